@@ -1,0 +1,1 @@
+"""Reference solutions: the same public API as ``exercises/``, implemented."""
