@@ -85,10 +85,8 @@ def make_engine(name: str, **kwargs: Any) -> Engine:
 def make_async_engine(name: str, **kwargs: Any) -> AsyncEngine:
     """The asyncio twin of :func:`make_engine` (aiosqlite, or psycopg 3 in async mode)."""
     url = sync_url(name)
-    if url.get_backend_name() == "sqlite":
-        async_url = url.set(drivername="sqlite+aiosqlite")
-    else:
-        async_url = url
+    is_sqlite = url.get_backend_name() == "sqlite"
+    async_url = url.set(drivername="sqlite+aiosqlite") if is_sqlite else url
     engine = create_async_engine(async_url, connect_args=_connect_args(name, url), **kwargs)
     if url.get_backend_name() == "sqlite":
         _enable_sqlite_foreign_keys(engine.sync_engine)

@@ -154,7 +154,7 @@ def generate(out: Path, seed: int = SEED) -> dict[str, int]:
             ["id", "isbn", "title", "author_id", "genre", "language", "published_year", "pages",
              "price"],
             books,
-        ),  # fmt: skip
+        ),
         "customers": (["id", "email", "name", "country", "joined_on"], customers),
         "orders": (["id", "customer_id", "placed_at", "status"], orders),
         "order_lines": (["id", "order_id", "book_id", "quantity", "unit_price"], lines),
