@@ -29,3 +29,23 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Asking for PostgreSQL and silently testing nothing would be worse than
+    # failing: check the server answers before any test runs.
+    from coursekit import db
+
+    url = db.configured_url()
+    if url is None:
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        pytest.exit(f"{db.DATABASE_URL_ENV} is set but the database is unreachable: {exc}", 3)
+    finally:
+        engine.dispose()

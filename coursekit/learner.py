@@ -72,8 +72,8 @@ class CheckReport:
         if self.error:
             return f"{self.exercise_id}: {self.error}"
         total = len(self.result.outcomes)
-        verdict = "all tests pass, well done!" if self.ok else "keep going."
-        return f"{self.exercise_id} · {self.title}: {self.result.passed}/{total} tests pass, {verdict}"
+        verdict = "well done!" if self.ok else "keep going."
+        return f"{self.exercise_id} · {self.title}: {self.result.passed}/{total} tests pass: {verdict}"
 
     def _failure_lines(self) -> list[str]:
         failure = self.first_failure

@@ -103,6 +103,9 @@ def run_tests(
         child_env = {**os.environ, **(env or {}), IMPL_ENV: impl, RESULTS_ENV: str(results_file)}
         command = [
             sys.executable, "-m", "pytest", "-q", "--no-header", "-p", "no:cacheprovider",
+            # nbval's import alone costs seconds (jsonschema format checkers) and
+            # locust's plugin is for locustfiles: neither is needed for exercises.
+            "-p", "no:nbval", "-p", "no:locust",
             "-p", "coursekit.results_plugin", *extra_args, *map(str, test_paths),
         ]  # fmt: skip
         try:

@@ -126,10 +126,6 @@ class Book(BaseModel):
     price: Price
     currency: CurrencyCode = "EUR"
 
-    @property
-    def money(self) -> Money:
-        return Money(self.price, self.currency)
-
 
 class OrderLine(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -137,9 +133,6 @@ class OrderLine(BaseModel):
     isbn: ISBN13
     quantity: Annotated[int, Field(ge=1, le=99, strict=True)]
     unit_price: Price
-
-    def subtotal(self, currency: str) -> Money:
-        return Money(self.unit_price, currency) * self.quantity
 
 
 class Order(BaseModel):
@@ -165,7 +158,7 @@ class Order(BaseModel):
     def total(self) -> Money:
         total = Money(Decimal(0), self.currency)
         for line in self.lines:
-            total += line.subtotal(self.currency)
+            total += Money(line.unit_price, self.currency) * line.quantity
         return total
 
 

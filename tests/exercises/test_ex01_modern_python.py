@@ -275,7 +275,7 @@ BAD_LINES = {4, 5, 6, 7}
 def run_mypy(files: list[Path]) -> list[str]:
     stdout, stderr, _status = mypy_api.run(
         [
-            "--strict", "--no-error-summary", "--hide-error-context", "--no-pretty",
+            "--strict", "--no-error-summary", "--hide-error-context", "--no-pretty", "--no-color-output",
             "--config-file", str(paths.ROOT / "pyproject.toml"),
             "--cache-dir", str(paths.work_dir("mypy-cache")),
             *map(str, files),
