@@ -103,9 +103,9 @@ def _class_problems(name: str, ex_cls: type, sol_cls: type) -> list[str]:
             problems.append(f"{name}.{member}: missing in the solution")
             continue
         sol_value = _unwrap(sol_members[member])
-        if callable(ex_value) and callable(sol_value):
-            if _parameters(ex_value) != _parameters(sol_value):
-                problems.append(f"{name}.{member}: parameters differ")
+        both_callable = callable(ex_value) and callable(sol_value)
+        if both_callable and _parameters(ex_value) != _parameters(sol_value):
+            problems.append(f"{name}.{member}: parameters differ")
     for member in sorted(set(sol_members) - set(ex_members)):
         if not member.startswith("__") and callable(_unwrap(sol_members[member])):
             problems.append(f"{name}.{member}: in the solution but not in the stub")

@@ -51,14 +51,16 @@ class TestCheck:
         """`check 01 --impl solutions` reports every task done and exits 0."""
         done = run_cli("check", "01", "--impl", "solutions")
         assert done.returncode == 0, done.stdout + done.stderr
-        assert "39/39 tests pass" in done.stdout and "open" not in done.stdout
+        assert "39/39 tests pass" in done.stdout
+        assert "open" not in done.stdout
 
     def test_stub_fails_with_exit_1_and_explains(self) -> None:
         """Against the stub: a non-zero exit, the first failure with what was expected, and a hint pointer."""
         result = run_cli("check", "ex01")
         assert result.returncode == 1
         assert "0/39 tests pass" in result.stdout
-        assert "expected:" in result.stdout and "still a stub" in result.stdout
+        assert "expected:" in result.stdout
+        assert "still a stub" in result.stdout
         assert "hint 01" in result.stdout
 
     def test_in_a_notebook_it_never_raises(self) -> None:
@@ -114,7 +116,9 @@ class TestHintsAndSolutions:
     def test_solution_is_withheld_until_yours_passes(self) -> None:
         """solution 01 refuses (exit 1) while the stub fails; --force shows the reference code."""
         refused = run_cli("solution", "01")
-        assert refused.returncode == 1 and "Not yet" in refused.stdout
+        assert refused.returncode == 1
+        assert "Not yet" in refused.stdout
         forced = run_cli("solution", "01", "--force")
         assert forced.returncode == 0
-        assert "def normalize_isbn13" in forced.stdout and "NotImplementedError" not in forced.stdout
+        assert "def normalize_isbn13" in forced.stdout
+        assert "NotImplementedError" not in forced.stdout

@@ -20,7 +20,8 @@ MINIMUM_ROWS = {"authors": 200, "books": 2_000, "customers": 5_000, "orders": 20
 
 def generator() -> ModuleType:
     spec = importlib.util.spec_from_file_location("generate", paths.DATA_DIR / "generate.py")
-    assert spec and spec.loader
+    assert spec
+    assert spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -62,7 +63,8 @@ class TestLoader:
             revenue = connection.scalar(select(func.sum(OrderLine.unit_price * OrderLine.quantity)))
             first = connection.execute(select(Book.price).where(Book.id == 1)).scalar_one()
         assert str(first) == "21.99"
-        assert revenue is not None and revenue.as_tuple().exponent == -2
+        assert revenue is not None
+        assert revenue.as_tuple().exponent == -2
 
     def test_skew_makes_bestsellers(self, loaded: Engine) -> None:
         """Popularity is skewed: the top 1% of books take far more than 1% of reviews and sales."""

@@ -55,7 +55,8 @@ def test_readme_leads_with_the_two_commands() -> None:
     """The README shows `make lab` and `make test` before anything else technical."""
     readme = (paths.ROOT / "README.md").read_text()
     first_block = readme.split("```", 2)[1]
-    assert "make lab" in first_block and "make test" in first_block
+    assert "make lab" in first_block
+    assert "make test" in first_block
 
 
 def test_ci_runs_the_readme_test_command_and_postgresql() -> None:
@@ -64,4 +65,5 @@ def test_ci_runs_the_readme_test_command_and_postgresql() -> None:
     assert "make test\n" in script
     assert "make test-db" in script
     makefile = (paths.ROOT / "Makefile").read_text()
-    assert "--nbval " in makefile and "--nbval-lax" not in makefile
+    assert "--nbval " in makefile
+    assert "--nbval-lax" not in makefile
