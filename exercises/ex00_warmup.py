@@ -35,6 +35,6 @@ def orders_per_status(engine: Engine) -> dict[str, int]:
     TODO 2. Let the database count: exactly one SELECT ... GROUP BY, not a loop
     over 20,000 rows in Python. With SQLAlchemy 2.x:
     ``select(Order.status, func.count()).group_by(Order.status)``, run on
-    ``engine.connect()``.
+    ``engine.connect()``; each result row unpacks as ``status, count``.
     """
     raise NotImplementedError("TODO 2")

@@ -181,6 +181,6 @@ class Settings(BaseSettings):
     ``PAGE_SIZE`` must be ignored). ``page_size`` must be 1-100; invalid values
     raise a ``ValidationError`` at start-up, not later in a request."""
 
-    database_url: str = "sqlite:///work/bookstore.sqlite"
+    database_url: str = "sqlite:///bookstore.sqlite"
     page_size: int = 20
     debug: bool = False

@@ -31,4 +31,4 @@ def orders_per_status(engine: Engine) -> dict[str, int]:
     """Number of orders per status, counted by the database in one query."""
     query = select(Order.status, func.count()).group_by(Order.status)
     with engine.connect() as connection:
-        return {status: count for status, count in connection.execute(query).tuples()}
+        return {status: count for status, count in connection.execute(query)}

@@ -206,6 +206,6 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="BOOKSTORE_", extra="ignore")
 
-    database_url: str = "sqlite:///work/bookstore.sqlite"
+    database_url: str = "sqlite:///bookstore.sqlite"
     page_size: Annotated[int, Field(ge=1, le=100)] = 20
     debug: bool = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import textwrap
 from pathlib import Path
 from types import ModuleType
@@ -55,7 +56,9 @@ def test_every_exercise_is_complete(exercise: Exercise) -> None:
     assert exercise.test_path.exists()
     assert len(learner.load_hints(exercise)) >= 3
     assert exercise.notebook is not None, f"no notebooks/{exercise.number}-*.ipynb"
-    assert f'check("{exercise.id}")' in exercise.notebook.read_text()
+    cells = json.loads(exercise.notebook.read_text(encoding="utf-8"))["cells"]
+    sources = ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
+    assert any(f'check("{exercise.id}")' in source for source in sources)
 
 
 # ---- the invariants themselves must catch broken exercises -------------------------

@@ -294,7 +294,7 @@ class TestSettings:
         monkeypatch.delenv("BOOKSTORE_DATABASE_URL", raising=False)
         settings = ex.Settings()
         assert (settings.page_size, settings.debug) == (50, True)
-        assert settings.database_url == "sqlite:///work/bookstore.sqlite"
+        assert settings.database_url == "sqlite:///bookstore.sqlite"
 
     def test_unprefixed_variables_are_ignored(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """A plain PAGE_SIZE or DEBUG (another app's setting) does not leak in."""
