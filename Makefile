@@ -10,6 +10,8 @@ STAMP  := $(VENV)/.installed-stamp
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with nbval-sanitize.cfg
 EX     ?= 00
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+# JupyterLab refuses to run as root unless told; containers often run as root.
+LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 .PHONY: help setup lab test lint typecheck pytest test-db check progress hint solution notebooks lock clean
 
@@ -36,7 +38,7 @@ $(STAMP): requirements.txt
 setup: $(STAMP)
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(LAB_ARGS) notebooks/00-welcome.ipynb
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(LAB_ROOT) $(LAB_ARGS) notebooks/00-welcome.ipynb
 
 lint: $(STAMP)
 	$(PY) -m ruff check coursekit solutions tests tools data
