@@ -50,6 +50,7 @@ class CheckReport:
     impl: Impl
     result: RunResult
     error: str = ""
+    test_file: str = ""
 
     @property
     def ok(self) -> bool:
@@ -100,6 +101,8 @@ class CheckReport:
         lines.extend(self._failure_lines())
         if not self.ok:
             lines.append(f"More help: python -m coursekit hint {self.exercise_id[2:]}")
+            if self.test_file:
+                lines.append(f"Full tracebacks: python -m pytest --impl={self.impl} -x {self.test_file}")
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -131,9 +134,10 @@ def check(exercise: str | int, impl: Impl = "exercises") -> CheckReport:
         result = run_tests([found.test_path], impl)
     except Exception as exc:  # the report must never raise in a notebook
         return CheckReport(found.id, found.title, impl, RunResult(returncode=2), error=repr(exc))
+    test_file = found.test_path.relative_to(paths.ROOT).as_posix()
     if not result.outcomes:
         return CheckReport(found.id, found.title, impl, result, error="no test ran")
-    return CheckReport(found.id, found.title, impl, result)
+    return CheckReport(found.id, found.title, impl, result, test_file=test_file)
 
 
 @dataclass

@@ -106,6 +106,9 @@ def run_tests(
             # nbval's import alone costs seconds (jsonschema format checkers) and
             # locust's plugin is for locustfiles: neither is needed for exercises.
             "-p", "no:nbval", "-p", "no:locust",
+            # Only each failure's one-line message is read back; printing full
+            # tracebacks for a whole failing stub would triple the run time.
+            "--tb=no",
             "-p", "coursekit.results_plugin", *extra_args, *map(str, test_paths),
         ]  # fmt: skip
         try:
