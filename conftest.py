@@ -19,6 +19,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Hypothesis keeps examples and caches in ./.hypothesis by default; keep the
+    # course checkout clean by sending them to the git-ignored work folder.
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    from coursekit.paths import work_dir
+
+    set_hypothesis_home_dir(str(work_dir("hypothesis")))
+
     # Set before collection, so test modules that call coursekit.impl.load()
     # at import time already see the choice.
     chosen = config.getoption("--impl", default=None)
