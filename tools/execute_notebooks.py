@@ -13,12 +13,31 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 300
+
+
+def coalesce_streams(outputs: list[Any]) -> list[Any]:
+    """Merge adjacent stdout (or stderr) chunks: how the kernel happened to flush
+    them is noise, and would make every re-run show up in git as a change."""
+    merged: list[Any] = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (
+            output.output_type == "stream"
+            and previous is not None
+            and previous.output_type == "stream"
+            and previous.name == output.name
+        ):
+            previous.text += output.text
+        else:
+            merged.append(output)
+    return merged
 
 
 def execute(path: Path) -> float:
@@ -35,6 +54,8 @@ def execute(path: Path) -> float:
     client.execute()
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = coalesce_streams(cell.outputs)
     notebook.metadata.pop("widgets", None)
     nbformat.write(notebook, path)
     return time.perf_counter() - started
