@@ -149,10 +149,11 @@ class ProgressReport:
         return sum(1 for _, passed, total in self.rows if total and passed == total)
 
     def __str__(self) -> str:
-        lines = [f"{'exercise':<9} {'topic':<46} {'tests':>7}  status"]
+        width = max([len(exercise.title) for exercise, _, _ in self.rows] + [5])
+        lines = [f"{'exercise':<9} {'topic':<{width}} {'tests':>7}  status"]
         for exercise, passed, total in self.rows:
             status = "done" if total and passed == total else "open"
-            lines.append(f"{exercise.id:<9} {exercise.title[:46]:<46} {passed:>3}/{total:<3}  {status}")
+            lines.append(f"{exercise.id:<9} {exercise.title:<{width}} {passed:>3}/{total:<3}  {status}")
         total_ex = len(self.rows)
         lines.append(f"progress  {_bar(self.done, total_ex)}  {self.done}/{total_ex} exercises done")
         return "\n".join(lines)
