@@ -1,8 +1,11 @@
 """An orders repository that never oversells, plus one migration
 
 The bookstore's order service keeps books, their stock, orders and order lines
-in four tables (the typed ORM models below are given). Customers live in
-another service, so ``orders.customer_id`` is a plain indexed integer.
+in four tables. Customers live in another service, so ``orders.customer_id``
+is a plain indexed integer. Given, and re-exported here (read them in
+``coursekit/orders_schema/__init__.py``): the typed ORM models ``Book``,
+``Stock``, ``Order`` and ``OrderLine``, the errors ``OutOfStock`` and
+``UnknownBook``, and the result types ``PlacedOrder`` and ``PlacedLine``.
 
 Task 1 · ``OrderRepository.place_order(customer_id, lines)`` places one order
 for several books at once (``lines`` maps ``book_id`` to a quantity) in ONE
@@ -22,7 +25,8 @@ plain ``PlacedOrder`` values (not ORM objects: they outlive the session), with
 their lines, loading any number of orders in a constant number of queries.
 
 Task 4 · the Alembic migration ``migrations/versions/rev0002_order_status.py``
-takes the schema from revision ``0001`` to the models below: it adds
+takes the schema from revision ``0001`` (given, in
+``coursekit/orders_schema/migrations/versions/``) to the models: it adds
 ``orders.status`` (VARCHAR(12), NOT NULL, existing rows become ``'placed'``)
 with the CHECK constraint ``ck_orders_status_known`` and the index
 ``ix_orders_customer_id``; its ``downgrade()`` removes all three again. Both
@@ -31,34 +35,26 @@ directions keep every existing row, on SQLite (batch mode) and PostgreSQL.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
 from alembic.config import Config
-from sqlalchemy import (
-    CheckConstraint,
-    DateTime,
-    Engine,
-    ForeignKey,
-    MetaData,
-    Numeric,
-    String,
-    func,
-    select,
-    update,
-)
-from sqlalchemy.orm import (
-    DeclarativeBase,
-    Mapped,
-    Session,
-    mapped_column,
-    relationship,
-    selectinload,
-    sessionmaker,
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from coursekit.orders_schema import (
+    ORDER_STATUSES,
+    Base,
+    Book,
+    Order,
+    OrderLine,
+    OutOfStock,
+    PlacedLine,
+    PlacedOrder,
+    Stock,
+    UnknownBook,
+    alembic_config_for,
 )
 
 __all__ = [
@@ -78,126 +74,21 @@ __all__ = [
 ]
 
 # ---------------------------------------------------------------------------
-# Given: the schema (revision "0002" = head), errors, result types, Alembic config
+# Given: the schema (revision "0002" = head), errors and result types live in
+# coursekit/orders_schema/__init__.py; here only this package's migrations.
 # ---------------------------------------------------------------------------
 
-# Every constraint and index gets a predictable name, so a migration can drop
-# it later by name (SQLite batch mode even needs the name to find it).
-NAMING_CONVENTION: Final = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-ORDER_STATUSES: Final = ("placed", "paid", "shipped", "cancelled")
+# This package's migrations: versions/ holds revision 0002 (env.py and revision
+# 0001 are shared, in coursekit/orders_schema/migrations/).
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-class Book(Base):
-    __tablename__ = "books"
-    __table_args__ = (CheckConstraint("price >= 0", name="price_not_negative"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    isbn: Mapped[str] = mapped_column(String(13), unique=True)
-    title: Mapped[str] = mapped_column(String(200))
-    price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
-
-
-class Stock(Base):
-    __tablename__ = "stock"
-    __table_args__ = (CheckConstraint("quantity >= 0", name="quantity_not_negative"),)
-
-    book_id: Mapped[int] = mapped_column(ForeignKey("books.id"), primary_key=True)
-    quantity: Mapped[int]
-
-
-class Order(Base):
-    __tablename__ = "orders"
-    __table_args__ = (
-        CheckConstraint(
-            "status IN ('placed', 'paid', 'shipped', 'cancelled')", name="status_known"
-        ),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    customer_id: Mapped[int] = mapped_column(index=True)
-    placed_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    status: Mapped[str] = mapped_column(String(12), default="placed", server_default="placed")
-
-    lines: Mapped[list[OrderLine]] = relationship(
-        back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.book_id"
-    )
-
-
-class OrderLine(Base):
-    __tablename__ = "order_lines"
-    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
-
-    order_id: Mapped[int] = mapped_column(
-        ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True
-    )
-    book_id: Mapped[int] = mapped_column(ForeignKey("books.id"), primary_key=True, index=True)
-    quantity: Mapped[int]
-    unit_price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
-
-    order: Mapped[Order] = relationship(back_populates="lines")
-
-
-class OutOfStock(Exception):
-    """Not enough copies of one book: the whole order was rejected."""
-
-    def __init__(self, book_id: int, requested: int, available: int) -> None:
-        super().__init__(f"book {book_id}: requested {requested}, available {available}")
-        self.book_id = book_id
-        self.requested = requested
-        self.available = available
-
-
-class UnknownBook(LookupError):
-    """The order names a book that does not exist: the whole order was rejected."""
-
-    def __init__(self, book_id: int) -> None:
-        super().__init__(f"no book with id {book_id}")
-        self.book_id = book_id
-
-
-@dataclass(frozen=True)
-class PlacedLine:
-    book_id: int
-    quantity: int
-    unit_price: Decimal
-
-
-@dataclass(frozen=True)
-class PlacedOrder:
-    id: int
-    customer_id: int
-    status: str
-    lines: tuple[PlacedLine, ...]  # sorted by book_id
-
-    @property
-    def total(self) -> Decimal:
-        return sum((line.unit_price * line.quantity for line in self.lines), Decimal("0"))
-
-
 def alembic_config(engine: Engine) -> Config:
-    """An Alembic configuration that migrates ``engine`` with the scripts in MIGRATIONS_DIR.
+    """An Alembic configuration that migrates ``engine``: 0001 (given), then MIGRATIONS_DIR.
 
     Use it with ``alembic.command``: ``command.upgrade(alembic_config(engine), "head")``.
     """
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
-    config.set_main_option("path_separator", "os")
-    config.attributes["engine"] = engine  # migrations/env.py takes it from here
-    config.attributes["target_metadata"] = Base.metadata  # for --autogenerate
-    return config
+    return alembic_config_for(engine, MIGRATIONS_DIR / "versions")
 
 
 # ---------------------------------------------------------------------------

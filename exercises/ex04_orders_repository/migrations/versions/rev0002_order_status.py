@@ -18,9 +18,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Task 4 (TODO 8): take the schema from revision 0001 to the models in ``__init__.py``.
+    """Task 4 (TODO 8): take the schema from revision 0001 to the models (revision 0002).
 
-    On table ``orders``:
+    Read both: revision 0001 in
+    ``coursekit/orders_schema/migrations/versions/rev0001_create_schema.py`` and
+    the models in ``coursekit/orders_schema/__init__.py``. On table ``orders``:
 
     1. add column ``status``: String(12), NOT NULL; every existing order must
        become ``'placed'`` (a ``server_default`` fills existing rows);

@@ -2,7 +2,9 @@
 
 There is no alembic.ini: tests and notebooks build the configuration in code and
 put the engine into ``config.attributes``, so a migration runs against exactly
-the database (SQLite file or PostgreSQL schema) the caller chose.
+the database (SQLite file or PostgreSQL schema) the caller chose. Shared by the
+stub and the solution: each adds its own ``migrations/versions`` folder (revision
+0002) to this folder's ``versions`` (revision 0001), see ``alembic_config_for``.
 """
 
 from __future__ import annotations
