@@ -199,16 +199,26 @@ class TestFetchOne:
     async def test_cancellation_propagates(self, client: httpx.AsyncClient) -> None:
         """Cancelling fetch_one cancels it: CancelledError propagates, it is not made a result."""
         task = asyncio.create_task(ex.fetch_one(client, "/hang", per_call_timeout=10.0))
-        await asyncio.sleep(0.1)
-        if task.done():
-            task.result()  # surfaces the stub's NotImplementedError, or returns early
-            pytest.fail("fetch_one returned before the hanging call could finish")
-        task.cancel()
-        with anyio.fail_after(GUARD_S):
-            await asyncio.wait({task})
-        assert task.cancelled(), (
-            "fetch_one swallowed the cancellation and returned "
-            f"{task.result()!r}: never catch CancelledError without re-raising"
+        await assert_cancellation_propagates(task, "fetch_one", settle_s=0.1)
+
+
+async def assert_cancellation_propagates(
+    task: asyncio.Task[Any], name: str, *, settle_s: float
+) -> None:
+    """Let ``task`` start its hanging calls, cancel it, and require that it ends cancelled."""
+    await asyncio.sleep(settle_s)
+    if task.done():
+        task.result()  # surfaces the stub's NotImplementedError, or returns early
+        pytest.fail(f"{name} returned before its hanging calls could finish")
+    task.cancel()
+    with anyio.fail_after(GUARD_S):
+        await asyncio.wait({task})
+    if not task.cancelled():
+        error = task.exception()
+        outcome = f"raised {error!r}" if error is not None else f"returned {task.result()!r}"
+        pytest.fail(
+            f"{name} swallowed the cancellation and {outcome}: never catch CancelledError "
+            "without re-raising, or a caller's timeout can no longer stop it"
         )
 
 
@@ -417,17 +427,7 @@ class TestDeadline:
         task = asyncio.create_task(
             fetch_all(client, paths, max_concurrency=3, per_call_timeout=20.0, deadline=20.0)
         )
-        await asyncio.sleep(0.2)
-        if task.done():
-            task.result()  # surfaces the stub's NotImplementedError, or returns early
-            pytest.fail("fetch_all returned before its hanging calls could finish")
-        task.cancel()
-        with anyio.fail_after(GUARD_S):
-            await asyncio.wait({task})
-        assert task.cancelled(), (
-            "fetch_all swallowed the cancellation (it returned or raised something else): "
-            "a caller's timeout can no longer stop it"
-        )
+        await assert_cancellation_propagates(task, "fetch_all", settle_s=0.2)
         await settle()
         leftovers = other_tasks() - before - {task}
         assert not leftovers, f"{len(leftovers)} task(s) still running after the cancellation"
