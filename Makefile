@@ -1,6 +1,7 @@
-# Backend Python Architect: every command creates or refreshes .venv itself.
-#   make lab      open the course in JupyterLab
-#   make test     lint, type-check, all tests and every notebook (strict nbval)
+# Backend Python Architect: every command creates (or repairs) .venv itself.
+#   make lab      open the course in JupyterLab                       (learners)
+#   make test     lint, type-check, the course's tests, every notebook (learners and maintainers)
+#   make verify   the course's own invariants, on pristine stubs      (maintainers and CI)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -13,60 +14,73 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 # JupyterLab refuses to run as root unless told; containers often run as root.
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: help setup lab test lint typecheck pytest test-db check progress hint solution notebooks lock clean
+.PHONY: help setup lab test lint typecheck pytest verify test-db check progress hint solution \
+        variants bench-check notebooks lock clean
 
 help:
 	@echo "make lab              open the course in JupyterLab (sets everything up first)"
 	@echo "make test             all checks: ruff, mypy --strict, tests, every notebook"
 	@echo "make check EX=01      run exercise 01's tests against your code"
 	@echo "make progress         which exercises are done"
-	@echo "make hint EX=01       the next hint for exercise 01"
+	@echo "make hint EX=01       the next hint for exercise 01 (TASK=3 for a chosen task)"
 	@echo "make solution EX=01   the reference solution (once yours passes)"
+	@echo "make verify           (maintainers) stubs fail, wrong answers fail, tooling survives faults"
 	@echo "make test-db          database tests on PostgreSQL (PG_URL=$(PG_URL))"
-	@echo "make notebooks        re-execute every notebook and store its outputs (maintainers)"
-	@echo "make lock             re-resolve requirements.txt and environment.yml (maintainers)"
+	@echo "make bench-check      (maintainers) median check time per exercise"
+	@echo "make notebooks        (maintainers) re-execute every notebook and store its outputs"
+	@echo "make lock             (maintainers) re-resolve requirements.txt and environment.yml"
 
-# The virtual environment is rebuilt whenever the lock changes.
-$(STAMP): requirements.txt
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed, found " + sys.version.split()[0])'
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	@# Put the course root on the environment's import path (coursekit, exercises, solutions).
-	$(PY) -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()["purelib"], "backend-python-architect.pth").write_text(pathlib.Path.cwd().as_posix() + "\n")'
-	@touch $(STAMP)
+# Builds .venv, or rebuilds it when the lock changed or a set-up was interrupted.
+setup:
+	@$(PYTHON) tools/setup_venv.py
 
-setup: $(STAMP)
+lab: setup
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
+	    --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
+	    $(LAB_ROOT) $(LAB_ARGS) notebooks/00-welcome.ipynb
 
-lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(LAB_ROOT) $(LAB_ARGS) notebooks/00-welcome.ipynb
-
-lint: $(STAMP)
+lint: setup
 	$(PY) -m ruff check coursekit solutions tests tools data
 
-typecheck: $(STAMP)
+typecheck: setup
 	$(PY) -m mypy --strict coursekit solutions
 
-pytest: $(STAMP)
+# The learner's own exercises/ are not tested here (the tests import solutions/),
+# so `make test` stays green whatever state a learner's exercises are in.
+pytest: setup
 	$(PY) -m pytest $(NBVAL) tests notebooks
 
 test: lint typecheck pytest
 
-test-db: $(STAMP)
-	COURSE_DATABASE_URL="$(PG_URL)" $(PY) -m pytest -m db tests
+# Maintainers and CI: every exercise test fails on the pristine stub, stub and
+# solution expose one API, every known wrong answer fails, and check survives
+# learner faults and concurrent runs. Needs pristine exercises/ (a clean clone).
+verify: setup
+	$(PY) -m pytest -m maintainers -p no:nbval tests
+	$(PY) -m coursekit variants $$(ls tests/wrong | sed -n 's/^ex\([0-9][0-9]\)\.toml$$/\1/p')
 
-check: $(STAMP)
+test-db: setup
+	COURSE_DATABASE_URL="$(PG_URL)" $(PY) -m pytest -m db -p no:nbval tests
+
+check: setup
 	$(PY) -m coursekit check $(EX)
 
-progress: $(STAMP)
+progress: setup
 	$(PY) -m coursekit progress
 
-hint: $(STAMP)
-	$(PY) -m coursekit hint $(EX)
+hint: setup
+	$(PY) -m coursekit hint $(EX) $(if $(TASK),--task $(TASK))
 
-solution: $(STAMP)
+solution: setup
 	$(PY) -m coursekit solution $(EX)
 
-notebooks: $(STAMP)
+variants: setup
+	$(PY) -m coursekit variants $(EX)
+
+bench-check: setup
+	$(PY) -m coursekit bench-check
+
+notebooks: setup
 	$(PY) tools/execute_notebooks.py
 
 lock:

@@ -39,21 +39,44 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    # Asking for PostgreSQL and silently testing nothing would be worse than
-    # failing: check the server answers before any test runs.
+_database_problem: list[str] = []  # filled once per session by the first db test
+
+
+def _check_database() -> str:
+    """'' when the configured database answers; otherwise a message naming COURSE_DATABASE_URL."""
     from coursekit import db
 
-    url = db.configured_url()
+    try:
+        url = db.configured_url()
+    except db.DatabaseUrlError as exc:
+        return str(exc)
     if url is None:
-        return
+        return ""
     from sqlalchemy import create_engine, text
 
-    engine = create_engine(url)
+    engine = create_engine(
+        url, connect_args={"connect_timeout": 5} if url.get_backend_name() == "postgresql" else {}
+    )
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception as exc:
-        pytest.exit(f"{db.DATABASE_URL_ENV} is set but the database is unreachable: {exc}", 3)
+        where = url.render_as_string(hide_password=True)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"{db.DATABASE_URL_ENV}={where} is set but the database does not answer: {reason}"
     finally:
         engine.dispose()
+    return ""
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before any fixture of the test opens a connection. Only tests that use the
+    # database need it: an unreachable server must not block exercises that use
+    # none. Asking for PostgreSQL and silently testing nothing would be worse
+    # than failing, so db tests fail (never skip) here, with the variable named.
+    if item.get_closest_marker("db") is None:
+        return
+    if not _database_problem:
+        _database_problem.append(_check_database())
+    if _database_problem[0]:
+        pytest.fail(_database_problem[0], pytrace=False)

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 from coursekit import learner
 
 
+def _stop_on_terminate(signum: int, frame: FrameType | None) -> None:
+    # Turn SIGTERM/SIGHUP into SystemExit so that the runner's cleanup runs and
+    # kills the test process group instead of leaving it behind.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _stop_on_terminate)
+    signal.signal(signal.SIGHUP, _stop_on_terminate)
     parser = argparse.ArgumentParser(prog="python -m coursekit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -19,33 +29,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--impl", choices=["exercises", "solutions"], default="exercises",
         help="check your code (default) or the reference solution",
     )  # fmt: skip
+    check.add_argument("--fast", action="store_true", help="only the fast tests (no fuzzing, races, mypy)")
 
     sub.add_parser("progress", help="all exercises, done or open")
 
-    hint = sub.add_parser("hint", help="the next hint for an exercise")
+    hint = sub.add_parser("hint", help="the next hint for the first open task of an exercise")
     hint.add_argument("exercise")
-    hint.add_argument("--level", type=int, help="show hint number N")
+    hint.add_argument("--task", type=int, help="a hint for task N instead of the first open one")
+    hint.add_argument("--level", type=int, help="show hint number N (1 concept, 2 approach, 3 sketch)")
     hint.add_argument("--reset", action="store_true", help="start again from the first hint")
 
     solution = sub.add_parser("solution", help="the reference solution (once yours passes)")
     solution.add_argument("exercise")
     solution.add_argument("--force", action="store_true", help="show it even if yours fails")
 
+    variants = sub.add_parser("variants", help="(maintainers) run the known wrong answers of an exercise")
+    variants.add_argument("exercise", nargs="+")
+
+    bench = sub.add_parser(
+        "bench-check", help="(maintainers) median check time per exercise, stub and solved"
+    )
+    bench.add_argument("--runs", type=int, default=5)
+    bench.add_argument("exercise", nargs="*")
+
     args = parser.parse_args(argv)
     if args.command == "check":
-        report = learner.check(args.exercise, impl=args.impl)
+        report = learner.check(args.exercise, impl=args.impl, deep=not args.fast)
         print(report)
+        if args.fast:  # deep tests were not asked for: only the ones that ran count
+            ran = [o for o in report.outcomes if o.outcome != "not run"]
+            return 0 if not report.blocker and ran and all(o.passed for o in ran) else 1
         return 0 if report.ok else 1
     if args.command == "progress":
         print(learner.progress())
         return 0
     if args.command == "hint":
-        hint_report = learner.hint(args.exercise, level=args.level, reset=args.reset)
+        hint_report = learner.hint(args.exercise, task=args.task, level=args.level, reset=args.reset)
         print(hint_report)
         return 0 if hint_report.total else 1
-    solution_report = learner.solution(args.exercise, force=args.force)
-    print(solution_report)
-    return 0 if solution_report.shown else 1
+    if args.command == "solution":
+        solution_report = learner.solution(args.exercise, force=args.force)
+        print(solution_report)
+        return 0 if solution_report.shown else 1
+    if args.command == "bench-check":
+        from coursekit.bench import bench_check
+
+        print(bench_check(args.exercise, runs=args.runs))
+        return 0
+    from coursekit import catalog
+    from coursekit.variants import report as variants_report
+
+    all_ok = True
+    for key in args.exercise:
+        ok, text = variants_report(catalog.find(key))
+        print(text, flush=True)
+        all_ok &= ok
+    return 0 if all_ok else 1
 
 
 if __name__ == "__main__":

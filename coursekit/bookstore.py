@@ -62,9 +62,7 @@ class Customer(Base):
 
 class Order(Base):
     __tablename__ = "orders"
-    __table_args__ = (
-        CheckConstraint("status IN ('paid', 'shipped', 'cancelled')", name="known_status"),
-    )
+    __table_args__ = (CheckConstraint("status IN ('paid', 'shipped', 'cancelled')", name="known_status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))

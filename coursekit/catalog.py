@@ -49,8 +49,8 @@ class Exercise:
 
     @property
     def title(self) -> str:
-        """First line of the exercise module's docstring."""
-        doc = ast.get_docstring(ast.parse(self.exercise_path.read_text(encoding="utf-8")))
+        """First line of the reference module's docstring (the learner's file may be broken)."""
+        doc = ast.get_docstring(ast.parse(self.solution_path.read_text(encoding="utf-8")))
         return (doc or self.module).strip().splitlines()[0].rstrip(".")
 
 
@@ -60,8 +60,9 @@ def _module_path(base: Path, module: str) -> Path:
 
 
 def all_exercises() -> list[Exercise]:
+    """Every exercise, found from the reference solutions (a learner may delete their file)."""
     found: list[Exercise] = []
-    for entry in sorted(paths.EXERCISES_DIR.iterdir()):
+    for entry in sorted(paths.SOLUTIONS_DIR.iterdir()):
         name = entry.stem if entry.suffix == ".py" else entry.name
         match = _EXERCISE_NAME.match(name)
         if match and (entry.suffix == ".py" or (entry / "__init__.py").exists()):

@@ -1,25 +1,390 @@
 """The learner's tools: check, progress, hint, solution.
 
-Each returns a small report object that renders as HTML in a notebook and as
-plain text on the command line. None of them raises: a learner's mistake is
-something to explain, not a traceback.
+Each returns a small report that renders as HTML in a notebook and as plain
+text in a terminal, worded for where it is shown. None of them raises for
+anything a learner can do: a mistake is something to explain, not a traceback.
+
+``check`` runs in two stages: the fast tests of every task (an answer within
+seconds), then the deep tests (fuzzing, races, type-checking) of the tasks
+whose fast tests pass. Results are remembered, keyed by the content of the
+files they depend on, so ``progress`` and ``solution`` re-run nothing that is
+already known.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import html
-import json
-import tomllib
-from collections import OrderedDict
+import os
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any, Literal
 
-from coursekit import catalog, paths
+from coursekit import catalog, hints, paths, preflight, results_cache
 from coursekit.catalog import Exercise
 from coursekit.impl import Impl
-from coursekit.runner import RunResult, TestOutcome, run_tests
+from coursekit.runner import LoadProblem, RunResult, TestOutcome, run_tests
 
+Where = Literal["notebook", "terminal"]
+NO_CLOCK_ENV = "COURSEKIT_NO_CLOCK"
 BAR_WIDTH = 24
+MAX_MESSAGE = 240
+
+
+def _where() -> Where:
+    shell = sys.modules.get("IPython")
+    get = getattr(shell, "get_ipython", None)
+    if get is not None and get() is not None and "ipykernel" in sys.modules:
+        return "notebook"
+    return "terminal"
+
+
+def _command(where: Where, tool: str, exercise_id: str, extra: str = "") -> str:
+    if where == "notebook":
+        args = f'"{exercise_id}"' + (f", {extra}" if extra else "")
+        return f"{tool}({args})"
+    flag = f" {extra}" if extra else ""
+    return f"python -m coursekit {tool} {exercise_id[2:]}{flag}"
+
+
+def _ago(then: float, now: float | None = None) -> str:
+    seconds = max(0, int((now or time.time()) - then))
+    if seconds < 60:
+        return "just now" if seconds < 5 else f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} days ago"
+
+
+def _short(text: str, limit: int = MAX_MESSAGE) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _explain_failure(outcome: TestOutcome) -> str:
+    message = (outcome.message or outcome.outcome).removeprefix("Failed: ")
+    if "NotImplementedError" in message:
+        return "NotImplementedError: still a stub, start here"
+    return _short(message)
+
+
+@dataclass
+class TaskSummary:
+    number: int
+    title: str
+    outcomes: list[TestOutcome] = field(default_factory=list)
+
+    @property
+    def passed(self) -> int:
+        return sum(o.passed for o in self.outcomes)
+
+    @property
+    def fast_done(self) -> bool:
+        return all(o.passed for o in self.outcomes if not o.deep)
+
+    @property
+    def deep_waiting(self) -> int:
+        return sum(1 for o in self.outcomes if o.deep and o.outcome == "not run")
+
+    @property
+    def done(self) -> bool:
+        return all(o.passed for o in self.outcomes)
+
+    @property
+    def first_failure(self) -> TestOutcome | None:
+        return next((o for o in self.outcomes if o.failed), None)
+
+    @property
+    def label(self) -> str:
+        return f"Task {self.number}" if self.number else "Other tests"
+
+
+@dataclass
+class CheckReport:
+    """What ``check("exNN")`` returns: every task done or open, each open one explained."""
+
+    exercise_id: str
+    title: str
+    impl: Impl
+    outcomes: list[TestOutcome] = field(default_factory=list)
+    blocker: str = ""  # why no test could run (syntax error, import error, ...)
+    blocker_detail: str = ""
+    notes: list[str] = field(default_factory=list)
+    checked_file: str = ""
+    saved_at: float | None = None
+    checked_at: float = field(default_factory=time.time)
+    final: bool = True  # False for the interim report shown while deep tests run
+    where: Where = "terminal"
+
+    @property
+    def ok(self) -> bool:
+        return not self.blocker and bool(self.outcomes) and all(o.passed for o in self.outcomes)
+
+    @property
+    def passed(self) -> int:
+        return sum(o.passed for o in self.outcomes)
+
+    @property
+    def total(self) -> int:
+        return len(self.outcomes)
+
+    @property
+    def tasks(self) -> list[TaskSummary]:
+        grouped: dict[int, TaskSummary] = {}
+        for outcome in self.outcomes:
+            task = grouped.setdefault(outcome.task, TaskSummary(outcome.task, outcome.task_title))
+            task.outcomes.append(outcome)
+        return [grouped[number] for number in sorted(grouped)]
+
+    @property
+    def first_open_task(self) -> int | None:
+        return next((t.number for t in self.tasks if not t.done), None)
+
+    # ---- wording -------------------------------------------------------------------
+
+    def _file_line(self) -> str:
+        if not self.checked_file:
+            return ""
+        saved = ""
+        # Stored notebook outputs carry no clock times (see tools/execute_notebooks.py).
+        if self.saved_at is not None and not os.environ.get(NO_CLOCK_ENV):
+            clock = dt.datetime.fromtimestamp(self.saved_at).strftime("%H:%M:%S")
+            saved = f", saved at {clock} ({_ago(self.saved_at, self.checked_at)})"
+        return f"checked {self.checked_file}{saved}: check reads the saved file, so save before you check"
+
+    def _verdict(self) -> str:
+        if self.blocker:
+            return "no test could run yet."
+        if self.ok:
+            return f"{self.passed}/{self.total} tests pass: well done!"
+        waiting = sum(t.deep_waiting for t in self.tasks)
+        if not self.final and waiting:
+            return f"{self.passed}/{self.total} tests pass so far; running {waiting} deep tests…"
+        return f"{self.passed}/{self.total} tests pass: keep going."
+
+    def _task_lines(self) -> list[tuple[str, str]]:
+        """(kind, text) pairs: kind 'done', 'open', 'wait' for a task row, 'why' for its explanation."""
+        rows: list[tuple[str, str]] = []
+        width = max([len(t.title) for t in self.tasks] + [10])
+        for task in self.tasks:
+            count = f"{task.passed}/{len(task.outcomes)}"
+            title = f"{task.label:<7} {task.title:<{width}}  {count:>5}"
+            failure = task.first_failure
+            if task.done:
+                rows.append(("done", f"✓ {title}"))
+            elif failure is None and task.deep_waiting:
+                if self.final:
+                    plural = "s" if task.deep_waiting != 1 else ""
+                    rows.append(("wait", f"… {title}  {task.deep_waiting} deep test{plural} not run"))
+                else:
+                    rows.append(("wait", f"… {title}  deep tests running"))
+            else:
+                rows.append(("open", f"✗ {title}"))
+                if failure is not None:
+                    expected = f" expected: {failure.doc.rstrip('.')};" if failure.doc else ""
+                    rows.append(("why", f"{failure.name}:{expected} got: {_explain_failure(failure)}"))
+        return rows
+
+    def _footer(self) -> list[str]:
+        lines = [f"note: {note}" for note in self.notes]
+        deep_later = [t.number for t in self.tasks if t.first_failure is not None and t.deep_waiting]
+        if deep_later:
+            tasks = ", ".join(str(n) for n in deep_later)
+            lines.append(
+                f"Deep tests (fuzzing, races, type checks) of task {tasks} run once its fast tests pass."
+            )
+        if not self.ok and self.final:
+            task = self.first_open_task
+            for_task = f" for Task {task}" if task else ""
+            lines.append(f"Stuck? {_command(self.where, 'hint', self.exercise_id)} gives a hint{for_task}.")
+        return lines
+
+    def __str__(self) -> str:
+        lines = [f"{self.exercise_id} · {self.title}: {self._verdict()}"]
+        if self._file_line():
+            lines.append(self._file_line())
+        if self.blocker:
+            lines.append(self.blocker)
+            if self.blocker_detail:
+                lines.append(self.blocker_detail)
+        for kind, text in self._task_lines():
+            lines.append(f"      {text}" if kind == "why" else f"  {text}")
+        lines.extend(self._footer())
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        colour = "#1a7f37" if self.ok else "#9a6700"
+        esc = html.escape
+        parts = [f'<div><p style="color:{colour};font-weight:bold">{esc(self.exercise_id)} · '
+                 f"{esc(self.title)}: {esc(self._verdict())}</p>"]  # fmt: skip
+        if self._file_line():
+            parts.append(f"<p><small>{esc(self._file_line())}</small></p>")
+        if self.blocker:
+            parts.append(f"<pre>{esc(self.blocker)}\n{esc(self.blocker_detail)}</pre>")
+        rows = []
+        for kind, text in self._task_lines():
+            style = ' style="padding-left:2em;color:#555"' if kind == "why" else ""
+            rows.append(f"<div{style}><code>{esc(text)}</code></div>")
+        parts.extend(rows)
+        parts.extend(f"<p>{esc(line)}</p>" for line in self._footer())
+        parts.append("</div>")
+        return "".join(parts)
+
+    # ---- remembering -----------------------------------------------------------------
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok, "passed": self.passed, "total": self.total,
+            "blocker": self.blocker, "blocker_detail": self.blocker_detail, "notes": self.notes,
+            "checked_file": self.checked_file, "saved_at": self.saved_at,
+            "outcomes": [results_cache.outcome_to_dict(o) for o in self.outcomes],
+        }  # fmt: skip
+
+    @classmethod
+    def from_payload(cls, exercise: Exercise, impl: Impl, data: dict[str, Any]) -> CheckReport:
+        return cls(
+            exercise.id, exercise.title, impl,
+            outcomes=[results_cache.outcome_from_dict(o) for o in data.get("outcomes", [])],
+            blocker=str(data.get("blocker", "")), blocker_detail=str(data.get("blocker_detail", "")),
+            notes=list(data.get("notes", [])), checked_file=str(data.get("checked_file", "")),
+            saved_at=data.get("saved_at"), checked_at=float(data.get("checked_at", time.time())),
+            where=_where(),
+        )  # fmt: skip
+
+
+def _blocker_from_problem(problem: LoadProblem, where: Where) -> tuple[str, str]:
+    if problem.file:
+        location = f"{preflight.display_path(paths.ROOT / problem.file)}:{problem.line}: "
+        return f"{location}{problem.message}", f"    {problem.code}" if problem.code else ""
+    return problem.message, ""
+
+
+def _title(exercise: Exercise) -> str:
+    try:
+        return exercise.title
+    except (OSError, SyntaxError, ValueError):
+        return exercise.module
+
+
+def _run_stage(exercise: Exercise, impl: Impl, stage: Literal["fast", "all"],
+               nodeids: list[str] | None = None) -> RunResult:  # fmt: skip
+    return run_tests(
+        [exercise.test_path], impl, stage=stage, nodeids=nodeids,
+        preflight=exercise.module, timeout_s=300,
+    )  # fmt: skip
+
+
+def _report(exercise: Exercise, impl: Impl, where: Where, result: RunResult | None, *, final: bool,
+            blocker: tuple[str, str] = ("", "")) -> CheckReport:  # fmt: skip
+    files = preflight.exercise_files(exercise) if impl == "exercises" else [exercise.solution_path]
+    saved = max((p.stat().st_mtime for p in files if p.exists()), default=None)
+    main_file = exercise.exercise_path if impl == "exercises" else exercise.solution_path
+    report = CheckReport(
+        exercise.id, _title(exercise), impl, where=where, final=final,
+        checked_file=preflight.display_path(main_file), saved_at=saved,
+        blocker=blocker[0], blocker_detail=blocker[1],
+    )  # fmt: skip
+    if result is not None:
+        report.outcomes = result.outcomes
+        report.notes = list(result.notes)
+        if result.problem is not None and not report.blocker:
+            report.blocker, report.blocker_detail = _blocker_from_problem(result.problem, where)
+        if not result.outcomes and not report.blocker:
+            report.blocker = "no test ran: " + (result.output.splitlines() or ["(no output)"])[-1]
+    return report
+
+
+def _show_live(where: Where) -> Callable[[CheckReport], Callable[[], None]]:
+    """Show the interim report now; return a function that removes it later."""
+    if where == "notebook":
+        from IPython.display import HTML, display
+
+        def show_in_notebook(report: CheckReport) -> Callable[[], None]:
+            handle = display(HTML(report._repr_html_()), display_id=True)  # type: ignore[no-untyped-call]
+            return lambda: handle.update(HTML("")) if handle is not None else None  # type: ignore[no-untyped-call]
+
+        return show_in_notebook
+
+    def show_in_terminal(report: CheckReport) -> Callable[[], None]:
+        print(report, flush=True)
+        print("", flush=True)
+        return lambda: None
+
+    return show_in_terminal
+
+
+def check(exercise: str | int, impl: Impl = "exercises", *, deep: bool = True,
+          live: bool = True) -> CheckReport:  # fmt: skip
+    """Run one exercise's tests against your code (``exercises/``) and explain the result.
+
+    The fast tests of every task run first; the deep ones (fuzzing, races, type
+    checks) then run for the tasks whose fast tests pass. ``deep=False`` stops
+    after the fast stage.
+    """
+    where = _where()
+    try:
+        found = catalog.find(exercise)
+    except KeyError as exc:
+        return CheckReport(str(exercise), "", impl, blocker=str(exc.args[0]), where=where)
+    try:
+        return _check(found, impl, where, deep=deep, live=live)
+    except Exception as exc:  # the report must never raise in a notebook
+        return CheckReport(
+            found.id, _title(found), impl, blocker=f"check failed unexpectedly: {exc!r}", where=where
+        )
+
+
+def _check(found: Exercise, impl: Impl, where: Where, *, deep: bool, live: bool) -> CheckReport:
+    key = results_cache.fingerprint(found, impl)
+    if impl == "exercises":
+        problem = preflight.check_files(found)
+        if problem is not None:
+            report = _report(found, impl, where, None, final=True, blocker=(problem.headline, problem.detail))
+            results_cache.save(found, impl, key, {**report.to_payload(), "complete": True})
+            return report
+    fast = _run_stage(found, impl, "fast")
+    report = _report(found, impl, where, fast, final=True)
+    # Deep tests of the tasks whose fast tests all pass.
+    ready = {t.number for t in report.tasks if t.fast_done}
+    deep_ids = [o.nodeid for o in fast.outcomes if o.deep and o.outcome == "not run" and o.task in ready]
+    if report.blocker or not deep or not deep_ids:
+        # A fast-only check that left deep tests out is remembered as partial:
+        # good enough to pick a hint's task, not to call the exercise done.
+        complete = bool(report.blocker) or not deep_ids
+        results_cache.save(found, impl, key, {**report.to_payload(), "complete": complete})
+        return report
+    report.final = False
+    clear = _show_live(where)(report) if live else (lambda: None)
+    second = _run_stage(found, impl, "all", deep_ids)
+    clear()
+    by_id = {o.nodeid: o for o in second.outcomes}
+    report.outcomes = [by_id.get(o.nodeid, o) for o in fast.outcomes]
+    report.notes = [*fast.notes, *second.notes]
+    report.final = True
+    if second.problem is not None:
+        report.blocker, report.blocker_detail = _blocker_from_problem(second.problem, where)
+    results_cache.save(found, impl, key, {**report.to_payload(), "complete": True})
+    return report
+
+
+def remembered(exercise: Exercise, impl: Impl = "exercises") -> tuple[CheckReport, bool] | None:
+    """The last check of ``exercise``, and whether it is still current: nothing changed
+    since, and it was a complete check (deep tests included where they were due)."""
+    data = results_cache.load(exercise, impl)
+    if data is None:
+        return None
+    same = data.get("fingerprint") == results_cache.fingerprint(exercise, impl)
+    current = same and bool(data.get("complete", False))
+    return CheckReport.from_payload(exercise, impl, data), current
+
+
+# ---- progress ------------------------------------------------------------------------------
 
 
 def _bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
@@ -28,187 +393,119 @@ def _bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
 
 
 @dataclass
-class TaskSummary:
-    name: str
-    outcomes: list[TestOutcome] = field(default_factory=list)
-
-    @property
-    def passed(self) -> int:
-        return sum(o.passed for o in self.outcomes)
-
-    @property
-    def done(self) -> bool:
-        return self.passed == len(self.outcomes)
-
-
-@dataclass
-class CheckReport:
-    """What ``check("exNN")`` returns: per-task results and the first failure explained."""
-
-    exercise_id: str
+class ProgressRow:
+    exercise: Exercise
     title: str
-    impl: Impl
-    result: RunResult
-    error: str = ""
-    test_file: str = ""
+    report: CheckReport
+    fresh: bool  # checked just now, rather than remembered
 
     @property
-    def ok(self) -> bool:
-        return not self.error and self.result.ok
-
-    @property
-    def tasks(self) -> list[TaskSummary]:
-        grouped: OrderedDict[str, TaskSummary] = OrderedDict()
-        for outcome in self.result.outcomes:
-            # The test class docstring ("Task 1: Money is exact ...") names the task best.
-            name = outcome.task_doc.rstrip(".") or outcome.task
-            grouped.setdefault(name, TaskSummary(name)).outcomes.append(outcome)
-        return list(grouped.values())
-
-    @property
-    def first_failure(self) -> TestOutcome | None:
-        return next((o for o in self.result.outcomes if not o.passed), None)
-
-    def _headline(self) -> str:
-        if self.error:
-            return f"{self.exercise_id}: {self.error}"
-        total = len(self.result.outcomes)
-        verdict = "well done!" if self.ok else "keep going."
-        return f"{self.exercise_id} · {self.title}: {self.result.passed}/{total} tests pass: {verdict}"
-
-    def _failure_lines(self) -> list[str]:
-        failure = self.first_failure
-        if failure is None:
-            return []
-        lines = [f"First failure: {failure.task} › {failure.name}"]
-        if failure.doc:
-            lines.append(f"  expected: {failure.doc}")
-        message = failure.message or failure.outcome
-        if "NotImplementedError" in message:
-            message = "NotImplementedError — this part is still a stub: start here."
-        lines.append(f"  got:      {message}")
-        return lines
-
-    def __str__(self) -> str:
-        lines = [self._headline()]
-        if self.error:
-            return lines[0]
-        width = max([len(t.name) for t in self.tasks] + [4])
-        lines.append(f"  {'task':<{width}}  tests  status")
-        for task in self.tasks:
-            mark = "✓ done" if task.done else "✗ open"
-            lines.append(f"  {task.name:<{width}}  {task.passed:>2}/{len(task.outcomes):<2}  {mark}")
-        lines.extend(self._failure_lines())
-        if not self.ok:
-            lines.append(f"More help: python -m coursekit hint {self.exercise_id[2:]}")
-            if self.test_file:
-                lines.append(f"Full tracebacks: python -m pytest --impl={self.impl} -x {self.test_file}")
-        return "\n".join(lines)
-
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        colour = "#1a7f37" if self.ok else "#9a6700"
-        parts = [f'<div><p style="color:{colour};font-weight:bold">{html.escape(self._headline())}</p>']
-        if not self.error:
-            rows = "".join(
-                f"<tr><td>{html.escape(t.name)}</td><td>{t.passed}/{len(t.outcomes)}</td>"
-                f"<td>{'✓ done' if t.done else '✗ open'}</td></tr>"
-                for t in self.tasks
-            )
-            parts.append(f"<table><tr><th>task</th><th>tests</th><th>status</th></tr>{rows}</table>")
-            failure = "<br>".join(html.escape(line) for line in self._failure_lines())
-            if failure:
-                parts.append(f"<p><code>{failure}</code></p>")
-        parts.append("</div>")
-        return "".join(parts)
-
-
-def check(exercise: str | int, impl: Impl = "exercises") -> CheckReport:
-    """Run one exercise's tests against your code (``exercises/``) and explain the result."""
-    try:
-        found = catalog.find(exercise)
-    except KeyError as exc:
-        return CheckReport(str(exercise), "", impl, RunResult(returncode=2), error=str(exc.args[0]))
-    try:
-        result = run_tests([found.test_path], impl)
-    except Exception as exc:  # the report must never raise in a notebook
-        return CheckReport(found.id, found.title, impl, RunResult(returncode=2), error=repr(exc))
-    test_file = found.test_path.relative_to(paths.ROOT).as_posix()
-    if not result.outcomes:
-        return CheckReport(found.id, found.title, impl, result, error="no test ran")
-    return CheckReport(found.id, found.title, impl, result, test_file=test_file)
+    def status(self) -> str:
+        if self.report.blocker:
+            return "blocked"
+        return "done" if self.report.ok else "open"
 
 
 @dataclass
 class ProgressReport:
-    rows: list[tuple[Exercise, int, int]]  # exercise, passed, total
+    rows: list[ProgressRow]
+    where: Where = "terminal"
 
     @property
     def done(self) -> int:
-        return sum(1 for _, passed, total in self.rows if total and passed == total)
+        return sum(1 for row in self.rows if row.status == "done")
+
+    def _lines(self) -> list[tuple[str, str, str, str, str]]:
+        lines = []
+        for row in self.rows:
+            tasks = row.report.tasks
+            tasks_done = sum(t.done for t in tasks)
+            clock = dt.datetime.fromtimestamp(row.report.checked_at).strftime("%H:%M:%S")
+            when = (
+                "checked just now"
+                if row.fresh
+                else f"remembered from {clock} ({_ago(row.report.checked_at)})"
+            )
+            lines.append((row.exercise.id, row.title, f"{tasks_done}/{len(tasks)} tasks",
+                          row.status, when))  # fmt: skip
+        return lines
 
     def __str__(self) -> str:
-        width = max([len(exercise.title) for exercise, _, _ in self.rows] + [5])
-        lines = [f"{'exercise':<9} {'topic':<{width}} {'tests':>7}  status"]
-        for exercise, passed, total in self.rows:
-            status = "done" if total and passed == total else "open"
-            lines.append(f"{exercise.id:<9} {exercise.title:<{width}} {passed:>3}/{total:<3}  {status}")
-        total_ex = len(self.rows)
-        lines.append(f"progress  {_bar(self.done, total_ex)}  {self.done}/{total_ex} exercises done")
-        return "\n".join(lines)
+        width = max([len(row.title) for row in self.rows] + [5])
+        out = [f"{'exercise':<9} {'topic':<{width}} {'tasks':>9}  {'status':<8} last check"]
+        for ex_id, title, tasks, status, when in self._lines():
+            out.append(f"{ex_id:<9} {title:<{width}} {tasks:>9}  {status:<8} {when}")
+        total = len(self.rows)
+        out.append(f"progress  {_bar(self.done, total)}  {self.done}/{total} exercises done")
+        return "\n".join(out)
 
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
+        esc = html.escape
         rows = "".join(
-            f"<tr><td>{e.id}</td><td>{html.escape(e.title)}</td><td>{p}/{t}</td>"
-            f"<td>{'done' if t and p == t else 'open'}</td></tr>"
-            for e, p, t in self.rows
+            f"<tr><td>{esc(e)}</td><td>{esc(t)}</td><td>{esc(k)}</td><td>{esc(s)}</td><td>{esc(w)}</td></tr>"
+            for e, t, k, s, w in self._lines()
         )
         pct = 100 * self.done // max(len(self.rows), 1)
         bar = (
             f'<div style="width:20em;border:1px solid #888"><div style="width:{pct}%;'
             f'background:#1a7f37;height:0.8em"></div></div>'
         )
-        return (
-            "<table><tr><th>exercise</th><th>topic</th><th>tests</th><th>status</th></tr>"
-            f"{rows}</table>{bar}<p>{self.done}/{len(self.rows)} exercises done</p>"
-        )
+        head = "<tr><th>exercise</th><th>topic</th><th>tasks</th><th>status</th><th>last check</th></tr>"
+        return f"<table>{head}{rows}</table>{bar}<p>{self.done}/{len(self.rows)} exercises done</p>"
 
 
 def progress(impl: Impl = "exercises") -> ProgressReport:
-    """All exercises at once (one pytest run), each done or open."""
-    exercises = catalog.all_exercises()
-    result = run_tests([e.test_path for e in exercises], impl)
+    """Every exercise, done or open: remembered results where nothing changed, a check where it did."""
+    where = _where()
     rows = []
-    for exercise in exercises:
-        subset = result.for_file(exercise.test_path)
-        rows.append((exercise, subset.passed, len(subset.outcomes)))
-    return ProgressReport(rows)
+    for exercise in catalog.all_exercises():
+        known = remembered(exercise, impl)
+        if known is not None and known[1]:
+            rows.append(ProgressRow(exercise, _title(exercise), known[0], fresh=False))
+        else:
+            rows.append(
+                ProgressRow(exercise, _title(exercise), check(exercise.id, impl, live=False), fresh=True)
+            )
+    return ProgressReport(rows, where)
 
 
-def _hint_state_file() -> Path:
-    return paths.work_dir("learner") / "hints.json"
-
-
-def load_hints(exercise: Exercise) -> list[str]:
-    data = tomllib.loads(exercise.hints_path.read_text(encoding="utf-8"))
-    return [str(entry["text"]).strip() for entry in data.get("hint", [])]
+# ---- hints ---------------------------------------------------------------------------------
 
 
 @dataclass
 class HintReport:
     exercise_id: str
+    task: int
     level: int
     total: int
     text: str
+    why_this_task: str = ""
+    where: Where = "terminal"
 
     def __str__(self) -> str:
         if not self.total:
             return self.text
-        more = "" if self.level == self.total else " (ask again for the next one)"
-        return f"{self.exercise_id} hint {self.level}/{self.total}{more}:\n{self.text}"
+        name = hints.LEVELS[self.level - 1]
+        lines = [f"{self.exercise_id} · Task {self.task} · hint {self.level}/{self.total} ({name})"]
+        if self.why_this_task:
+            lines.append(self.why_this_task)
+        lines += ["", self.text, ""]
+        if self.level < self.total:
+            again = _command(
+                self.where,
+                "hint",
+                self.exercise_id,
+                f"task={self.task}" if self.where == "notebook" else f"--task {self.task}",
+            )
+            lines.append(f"Still stuck? {again} gives the next one.")
+        else:
+            reference = _command(self.where, "solution", self.exercise_id)
+            lines.append(
+                f"That was the last hint for this task; {reference} shows the reference once yours passes."
+            )
+        return "\n".join(lines)
 
     __repr__ = __str__
 
@@ -216,23 +513,42 @@ class HintReport:
         return f"<pre>{html.escape(str(self))}</pre>"
 
 
-def hint(exercise: str | int, level: int | None = None, reset: bool = False) -> HintReport:
-    """Show the next hint (graded: the first is gentle, the last nearly gives it away)."""
+def hint(exercise: str | int, task: int | None = None, level: int | None = None,
+         reset: bool = False) -> HintReport:  # fmt: skip
+    """The next hint for the first open task (or for ``task``): concept, then approach, then a sketch."""
+    where = _where()
     try:
         found = catalog.find(exercise)
-        hints = load_hints(found)
-    except (KeyError, OSError, tomllib.TOMLDecodeError) as exc:
-        return HintReport(str(exercise), 0, 0, f"no hints: {exc}")
-    state_file = _hint_state_file()
-    state: dict[str, int] = json.loads(state_file.read_text()) if state_file.exists() else {}
-    if reset:
-        state.pop(found.id, None)
-    shown = state.get(found.id, 0)
-    wanted = level if level is not None else min(shown + 1, len(hints))
-    wanted = max(1, min(wanted, len(hints)))
-    state[found.id] = max(shown, wanted)
-    state_file.write_text(json.dumps(state, indent=1))
-    return HintReport(found.id, wanted, len(hints), hints[wanted - 1])
+        by_task = hints.load(found)
+    except (KeyError, OSError, ValueError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
+        return HintReport(str(exercise), 0, 0, 0, f"no hints: {message}", where=where)
+    why = ""
+    if task is None:
+        known = remembered(found)
+        report = known[0] if known is not None else check(found.id, deep=False, live=False)
+        task = report.first_open_task
+        if task is None:
+            task = min(by_task)
+            why = "Every task passed at your last check; here are the hints for Task 1."
+        else:
+            why = f"Task {task} is the first open task at your last check."
+    if task not in by_task:
+        known_tasks = ", ".join(str(n) for n in sorted(by_task))
+        return HintReport(
+            found.id, task, 0, 0, f"{found.id} has no Task {task}; its tasks are {known_tasks}", where=where
+        )
+    texts = by_task[task].texts
+    chosen = hints.next_level(found.id, task, len(texts), level=level, reset=reset)
+    return HintReport(found.id, task, chosen, len(texts), texts[chosen - 1], why, where)
+
+
+def load_hints(exercise: Exercise) -> list[str]:
+    """Every hint text of an exercise, task by task (for the course's own checks)."""
+    return [text for task in hints.load(exercise).values() for text in task.texts]
+
+
+# ---- solution ------------------------------------------------------------------------------
 
 
 @dataclass
@@ -251,23 +567,27 @@ class SolutionReport:
 
 
 def solution(exercise: str | int, force: bool = False) -> SolutionReport:
-    """The reference solution, once your own version passes (or with ``force=True``)."""
+    """The reference solution, once your own version passes (or with ``force=True``).
+
+    Uses your last check when nothing changed since; runs a check otherwise.
+    """
+    where = _where()
     try:
         found = catalog.find(exercise)
     except KeyError as exc:
         return SolutionReport(str(exercise), False, str(exc.args[0]))
     if not force:
-        report = check(found.id)
+        known = remembered(found)
+        report = known[0] if known is not None and known[1] else check(found.id, live=False)
         if not report.ok:
+            forced = _command(where, "solution", found.id, "force=True" if where == "notebook" else "--force")
             return SolutionReport(
-                found.id,
-                False,
-                f"Not yet: your {found.id} passes {report.result.passed}/"
-                f"{len(report.result.outcomes)} tests. Finish it first (that is where the "
-                "learning happens), or ask with force=True / --force.",
-            )
+                found.id, False,
+                f"Not yet: your {found.id} passes {report.passed}/{report.total} tests. Finish it first "
+                f"(that is where the learning happens), or ask anyway with {forced}.",
+            )  # fmt: skip
     files = (
-        sorted(found.solution_path.parent.rglob("*.py"))
+        sorted(p for p in found.solution_path.parent.rglob("*.py") if "__pycache__" not in p.parts)
         if found.solution_path.name == "__init__.py"
         else [found.solution_path]
     )

@@ -40,9 +40,7 @@ def count_queries(engine: Engine | AsyncEngine) -> Iterator[QueryCounter]:
     sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
     counter = QueryCounter()
 
-    def _record(
-        _conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
-    ) -> None:
+    def _record(_conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool) -> None:
         counter.statements.append(statement)
 
     event.listen(sync_engine, "before_cursor_execute", _record)

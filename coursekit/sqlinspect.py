@@ -41,9 +41,7 @@ def capture_selects(engine: Engine | AsyncEngine) -> Iterator[list[CapturedState
     sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
     sent: list[CapturedStatement] = []
 
-    def _record(
-        _conn: Any, _cursor: Any, statement: str, params: Any, _context: Any, many: bool
-    ) -> None:
+    def _record(_conn: Any, _cursor: Any, statement: str, params: Any, _context: Any, many: bool) -> None:
         if not many and statement.lstrip().upper().startswith(("SELECT", "WITH")):
             sent.append(CapturedStatement(statement, params))
 
@@ -99,6 +97,4 @@ def explain(
 def rows_returned(engine: Engine, statements: Sequence[CapturedStatement]) -> int:
     """Run the captured SELECTs again and count the rows they return, in total."""
     with engine.connect() as connection:
-        return sum(
-            len(connection.exec_driver_sql(s.sql, s.params).all()) for s in statements
-        )
+        return sum(len(connection.exec_driver_sql(s.sql, s.params).all()) for s in statements)

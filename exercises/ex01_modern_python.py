@@ -45,54 +45,77 @@ class CurrencyMismatchError(ValueError):
 class Money:
     """An exact amount of money in one currency, e.g. ``Money(Decimal("12.50"), "EUR")``.
 
-    TODO 1a. ``__post_init__`` validates, at run time (type hints do not stop an
-        untyped caller):
-        - ``amount`` must be a ``Decimal`` (a float raises ``TypeError``);
-        - at most 2 decimal places (``Decimal("1.005")`` raises ``ValueError``:
-          refuse, never round silently) and finite;
-        - ``currency`` is 3 upper-case letters (``"EUR"``), else ``ValueError``;
-        - then normalise the amount to exactly 2 places, so ``Money.of("5")``
-          equals, hashes like and prints like ``Money.of("5.00")`` ("5.00 EUR").
-          (The class is frozen: use ``object.__setattr__``.)
-    TODO 1b. ``of("9.99")`` builds from str/int/Decimal; a float raises ``TypeError``.
-    TODO 1c. ``+`` and ``-`` between the same currency; different currencies raise
-        ``CurrencyMismatchError``. ``* n`` by an int quantity only (else ``TypeError``).
-    TODO 1d. ``str(Money.of("12.5"))`` is ``"12.50 EUR"``.
+    Construction (``Money(...)`` and ``Money.of(...)`` alike) refuses bad values at
+    run time, since type hints do not stop an untyped caller:
+
+    - ``Money(amount, currency)`` takes a ``Decimal`` amount only: anything else
+      raises ``TypeError`` (``Money.of`` converts a str or an int first);
+    - it must be finite and a whole number of cents, else ``ValueError``. Refuse,
+      never round: ``Decimal("1.005")`` is an upstream bug. ``Decimal("1.500")``
+      (as a database column with a wider scale returns it) *is* 1.50 and is fine;
+    - amounts may be negative (a refund, the difference of two prices);
+    - ``currency`` is exactly three upper-case ASCII letters (``"EUR"``), else
+      ``ValueError``. (``"ÉUR".isupper()`` and ``.isalpha()`` are both True.)
+
+    Equal amounts are equal however they were written: ``Money.of("5")`` equals,
+    hashes like and prints like ``Money.of("5.00")`` (``"5.00 EUR"``). Money in
+    different currencies is never equal. Instances are immutable.
     """
 
     amount: Decimal
     currency: str = "EUR"
 
     def __post_init__(self) -> None:
-        raise NotImplementedError("TODO 1a")
+        raise NotImplementedError
 
     @classmethod
     def of(cls, amount: str | int | Decimal, currency: str = "EUR") -> Self:
-        raise NotImplementedError("TODO 1b")
+        """Build from a str, int or Decimal: ``Money.of("9.99")``.
+
+        A float raises ``TypeError``, even one that looks harmless like ``0.5``:
+        ``Decimal(0.1)`` is 0.1000000000000000055511151231257827...
+        """
+        raise NotImplementedError
 
     def __add__(self, other: Money) -> Money:
-        raise NotImplementedError("TODO 1c")
+        """The sum, in the same currency.
+
+        Another currency raises ``CurrencyMismatchError``; anything that is not
+        ``Money`` (``price + 1``) raises ``TypeError``, as ``1 + "1"`` does.
+        """
+        raise NotImplementedError
 
     def __sub__(self, other: Money) -> Money:
-        raise NotImplementedError("TODO 1c")
+        """The difference (possibly negative); same errors as ``+``."""
+        raise NotImplementedError
 
     def __mul__(self, quantity: int) -> Money:
-        raise NotImplementedError("TODO 1c")
+        """Money times a whole quantity: ``Money.of("2.50") * 3 == Money.of("7.50")``.
+
+        Anything but an ``int`` raises ``TypeError``: a float, a ``Decimal``, and
+        also ``True`` (``bool`` is a subclass of ``int`` in Python).
+        """
+        raise NotImplementedError
 
     def __str__(self) -> str:
-        raise NotImplementedError("TODO 1d")
+        """Amount with two decimals, then the currency: ``"12.50 EUR"``."""
+        raise NotImplementedError
 
 
 # ---------------------------------------------------------------- task 2: ISBN-13
 def normalize_isbn13(raw: str) -> str:
     """Return the 13 digits of a valid ISBN-13; raise ``ValueError`` otherwise.
 
-    TODO 2. Remove hyphens and spaces ("978-0-306-40615-7" -> "9780306406157").
-    Then require: exactly 13 ASCII digits (careful: ``"٣".isdigit()`` is True),
-    prefix 978 or 979, and a correct check digit: with weights 1, 3, 1, 3, ...
-    over all 13 digits, the weighted sum is a multiple of 10.
+    - Hyphens and spaces are separators people write: ``"978-0-306-40615-7"`` and
+      ``"978 0 306 40615 7"`` both give ``"9780306406157"``. Any other character
+      makes the input invalid, even when dropping it would leave a valid ISBN
+      (``"978-0-306-40615-7X"`` is refused, not repaired).
+    - Exactly 13 ASCII digits (``"٣".isdigit()`` is True), starting with 978 or 979.
+      An ISBN-10 is not an ISBN-13.
+    - The check digit: with weights 1, 3, 1, 3, ... over all 13 digits, the
+      weighted sum is a multiple of 10.
     """
-    raise NotImplementedError("TODO 2")
+    raise NotImplementedError
 
 
 # Given: a reusable validated type. Any field typed ISBN13 runs normalize_isbn13.
@@ -100,15 +123,22 @@ ISBN13 = Annotated[str, AfterValidator(normalize_isbn13)]
 
 
 # ---------------------------------------------------------------- task 3: models
-class Book(BaseModel):
-    """TODO 3a. A catalogue entry. Make Pydantic enforce:
+# All three models: unknown fields are refused (type ``extra_forbidden``, also
+# inside nested lines: silently dropping them hides client bugs and invites mass
+# assignment); instances are immutable; every problem in one input is reported
+# together, each error with the path of its field as ``loc``
+# (``("lines", 1, "quantity")``). A currency is three upper-case ASCII letters,
+# default "EUR".
+# A price is a Decimal >= 0 in whole cents that fits the database's Numeric(10, 2):
+# at most 99,999,999.99. Prices may arrive as Decimals or as strings ("9.99"), as
+# JSON clients send them.
 
-    - unknown fields are refused (``extra_forbidden``), surrounding whitespace
-      is stripped from strings, and instances are immutable;
-    - ``isbn`` is an ``ISBN13``; ``title`` has 1-200 characters (after stripping);
-    - ``price`` is a ``Decimal`` >= 0 with at most 2 decimal places (10 digits);
-    - ``currency`` is 3 upper-case letters, default ``"EUR"``.
-    All problems are reported together, each with its field as ``loc``.
+
+class Book(BaseModel):
+    """A catalogue entry: ``isbn`` (an ISBN13), ``title``, ``price``, ``currency``.
+
+    Surrounding whitespace is stripped from strings; the title then has 1 to 200
+    characters.
     """
 
     isbn: ISBN13
@@ -118,8 +148,11 @@ class Book(BaseModel):
 
 
 class OrderLine(BaseModel):
-    """TODO 3b. ``isbn`` (ISBN13), ``quantity`` a *strict* int from 1 to 99 (the
-    string "2" is refused), ``unit_price`` as Book.price. Unknown fields refused."""
+    """One book on an order: ``isbn`` (ISBN13), ``quantity`` from 1 to 99, ``unit_price`` (a price).
+
+    The quantity must arrive as an int: ``"2"``, ``2.0``, ``2.5`` and ``True`` are
+    refused, not converted.
+    """
 
     isbn: ISBN13
     quantity: int
@@ -127,11 +160,12 @@ class OrderLine(BaseModel):
 
 
 class Order(BaseModel):
-    """TODO 3c. ``customer_id`` > 0, ``currency`` (as Book), ``lines``: 1 to 50 lines.
+    """An order: ``customer_id`` > 0, a ``currency``, and 1 to 50 ``lines``.
 
-    Invariant (a model validator): each book appears on at most one line (compare
-    the *normalised* ISBNs). ``total()`` returns the sum of quantity x unit price
-    as ``Money`` in the order's currency.
+    Invariant: each book appears on at most one line, however its ISBN was
+    spelled (``"978-0-306-40615-7"`` and ``"9780306406157"`` are the same book).
+    The order is immutable, its lines included: freezing a model does not freeze
+    a list it holds.
     """
 
     customer_id: int
@@ -139,47 +173,62 @@ class Order(BaseModel):
     lines: list[OrderLine]
 
     def total(self) -> Money:
-        raise NotImplementedError("TODO 3c")
+        """The sum of quantity x unit price over the lines, as ``Money`` in the
+        order's currency, exact to the cent (ten lines of 0.10 are 1.00; in
+        binary floating point they add up to 0.9999999999999999)."""
+        raise NotImplementedError
 
 
 # ---------------------------------------------------------------- task 4: generics
 class Repository(Protocol):
-    """TODO 4a. Make this protocol generic in the key and item types, so that
-    ``Repository[str, Book]`` describes ``add(key, item)``, ``get(key) -> item or
-    None`` and ``list() -> list of items``. (Hint: keys only go in.)"""
+    """Storage as the rest of the code sees it, generic in the key and item types:
+    ``Repository[str, Book]`` has ``add(key, item)``, ``get(key)`` (the item or
+    ``None``) and ``list()`` (all items). Keys only ever go in; items go in and
+    come out. Any class with these methods fits, without inheriting."""
 
-    def add(self, key, item):
-        ...
+    def add(self, key, item): ...
 
-    def get(self, key):
-        ...
+    def get(self, key): ...
 
-    def list(self):
-        ...
+    def list(self): ...
 
 
 class InMemoryRepository:
-    """TODO 4b. A dict-backed repository, generic in key and item type, so that
-    ``InMemoryRepository[str, Book]()`` satisfies ``Repository[str, Book]`` and
-    ``repo.add("k", 42)`` is a mypy error. Adding an existing key raises ``KeyError``;
-    ``get`` of a missing key returns ``None``; ``list`` returns items in insertion order."""
+    """A dict-backed repository, generic in key and item type.
+
+    ``InMemoryRepository[str, Book]()`` satisfies ``Repository[str, Book]``, and
+    ``mypy --strict`` flags misuse: ``repo.add("k", 42)``, a key of the wrong type,
+    using ``get()``'s result without handling ``None``, or passing it where a
+    ``Repository[str, int]`` is expected. Adding an existing key raises
+    ``KeyError`` and keeps the first item; ``get`` of a missing key returns
+    ``None``; ``list`` returns the items in insertion order, as a new list the
+    caller may change. Every repository has items of its own.
+    """
 
     def add(self, key, item):
-        raise NotImplementedError("TODO 4b")
+        raise NotImplementedError
 
     def get(self, key):
-        raise NotImplementedError("TODO 4b")
+        raise NotImplementedError
 
     def list(self):
-        raise NotImplementedError("TODO 4b")
+        raise NotImplementedError
 
 
 # ---------------------------------------------------------------- task 5: settings
 class Settings(BaseSettings):
-    """TODO 5. Read ``BOOKSTORE_DATABASE_URL``, ``BOOKSTORE_PAGE_SIZE`` and
-    ``BOOKSTORE_DEBUG`` from the environment (prefix ``BOOKSTORE_``; an unprefixed
-    ``PAGE_SIZE`` must be ignored). ``page_size`` must be 1-100; invalid values
-    raise a ``ValidationError`` at start-up, not later in a request."""
+    """Configuration from ``BOOKSTORE_DATABASE_URL``, ``BOOKSTORE_PAGE_SIZE`` and
+    ``BOOKSTORE_DEBUG``; unset variables keep the defaults below.
+
+    - Only the prefixed names count: a plain ``PAGE_SIZE`` or ``DEBUG`` belongs to
+      another program.
+    - ``page_size`` is 1 to 100 and ``debug`` a boolean (``"true"``, ``"0"``, ...);
+      a bad value raises ``ValidationError`` when ``Settings()`` is built, at
+      start-up, not later in a request.
+    - The database URL may carry a password: it must not show in ``repr()``,
+      ``str()`` or a dump of the settings (logs and tracebacks print them). Code
+      that connects asks for it explicitly: ``settings.database_url.get_secret_value()``.
+    """
 
     database_url: str = "sqlite:///bookstore.sqlite"
     page_size: int = 20

@@ -1,33 +1,24 @@
 """A concurrent fetcher over an in-process API
 
 Fetch many paths from one HTTP API concurrently, the way a backend service
-fans out to a dependency it does not control. Implement two coroutines:
+fans out to a dependency it does not control. Two coroutines to write:
+``fetch_one`` (one GET, classified into a ``FetchResult``) and ``fetch_all``
+(every path, concurrently, within a concurrency bound, a per-call timeout and
+an overall deadline). Their docstrings below are the contract.
 
-``fetch_one(client, path, *, per_call_timeout)``
-    One GET, classified into a ``FetchResult``. It never raises for a failed
-    call; it does let cancellation through.
+Facts about the world worth knowing before you start:
 
-``fetch_all(client, paths, *, max_concurrency, per_call_timeout, deadline)``
-    Every path, concurrently, with
-
-    - bounded concurrency: never more than ``max_concurrency`` requests in
-      flight at once, and exactly that many while there is enough work (the
-      tests count the requests inside the server);
-    - a per-call timeout: each request gets ``per_call_timeout`` seconds from
-      the moment it starts (time spent waiting for a free slot does not count);
-      a hanging endpoint costs that one path a ``"timeout"`` result, nothing more;
-    - partial results: failures (non-2xx, refused connections, timeouts) are
-      reported in their own ``FetchResult``; the successes are kept;
-    - an overall deadline: ``deadline`` seconds after the call began, every
-      unfinished path (in flight, or not yet started) is cancelled and reported
-      as ``"deadline"``, and ``fetch_all`` returns promptly with no task of its
-      own left running;
-    - results in input order: ``results[i]`` belongs to ``paths[i]``;
-    - input validation before any request is sent.
-
-The tests run against an in-process FastAPI app through
-``httpx.ASGITransport``. Careful: httpx enforces its ``timeout=`` in its
-network layer, which ASGITransport never reaches, so use ``asyncio.timeout``.
+- The tests call your code through ``httpx.ASGITransport`` (the app runs in the
+  same event loop) and, for a few cases, over real sockets on 127.0.0.1. httpx
+  enforces its own ``timeout=`` in its network layer, which ASGITransport never
+  reaches: an in-process call that hangs is not stopped by httpx.
+- httpx's exceptions form a hierarchy (``httpx.HTTPError`` > ``httpx.RequestError``
+  > ``httpx.TransportError`` > ``httpx.TimeoutException`` > ``httpx.ReadTimeout``, ...).
+  Not every failed request is a ``TransportError``: a body that cannot be decoded
+  (``httpx.DecodingError``) or a redirect loop (``httpx.TooManyRedirects``) is not.
+- ``asyncio.CancelledError`` is how asyncio stops a task (a timeout, a caller
+  giving up, a task group shutting down). Code that turns it into a value
+  breaks every timeout above it.
 
 Check your work: ``check("ex02")`` in the notebook, or ``python -m coursekit check 02``.
 """
@@ -45,11 +36,13 @@ __all__ = ["ErrorKind", "FetchResult", "fetch_all", "fetch_one"]
 ErrorKind: TypeAlias = Literal["timeout", "http_error", "transport_error", "deadline"]
 """Why a fetch failed:
 
-- ``"timeout"``: no response within ``per_call_timeout`` seconds of starting the request;
-- ``"http_error"``: a response arrived but is unusable: a non-2xx status, or a 2xx
-  whose body is not JSON;
-- ``"transport_error"``: no response at all (``httpx.TransportError``: connection
-  refused, reset, ...);
+- ``"timeout"``: no response within the time allowed for that one call, whichever
+  clock ran out (``per_call_timeout``, or the client's own network timeout);
+- ``"http_error"``: the server answered, but not with a value: a status other than
+  2xx (redirects included), a 2xx without a JSON body (``204 No Content`` included),
+  or a response httpx itself rejects (a body it cannot decode, too many redirects);
+- ``"transport_error"``: no answer at all for another reason (connection refused,
+  reset, ...);
 - ``"deadline"``: the overall deadline of ``fetch_all`` passed before this path finished
   (it was cancelled in flight, or never started).
 """
@@ -61,8 +54,10 @@ class FetchResult:
 
     Success: ``error is None``, ``status`` is the 2xx status code, ``value`` the
     decoded JSON body and ``message`` is ``""``. Failure: ``error`` names what went
-    wrong, ``value`` is ``None``, ``status`` is the HTTP status when a response
-    arrived (else ``None``), and ``message`` (never empty) says in words what happened.
+    wrong, ``value`` is ``None``, ``status`` is the status code of the response
+    received (``None`` when no response was handed over: timeouts, transport
+    errors, deadline, responses httpx rejected), and ``message`` (never empty)
+    says in words what happened.
     """
 
     path: str
@@ -79,32 +74,26 @@ class FetchResult:
 async def fetch_one(
     client: httpx.AsyncClient, path: str, *, per_call_timeout: float
 ) -> FetchResult:
-    """GET ``path`` once, within ``per_call_timeout`` seconds, and classify the outcome.
+    """GET ``path`` once with ``client``, and classify the outcome.
 
-    Returns (never raises for these):
+    Returns, and never raises for, a failed call:
 
     - 2xx with a JSON body: ``FetchResult(path, status, value)``;
-    - non-2xx status, or a 2xx body that is not JSON: ``error="http_error"``,
+    - any other status, or a 2xx whose body is not JSON: ``error="http_error"``,
       ``status`` = the response's status code;
-    - no response within ``per_call_timeout`` seconds: ``error="timeout"``, ``status=None``;
-    - ``httpx.TransportError`` (e.g. ``httpx.ConnectError``): ``error="transport_error"``,
+    - a response httpx rejects (undecodable body, redirect loop): ``error="http_error"``,
+      ``status=None``;
+    - no response within ``per_call_timeout`` seconds, or the client's own timeout:
+      ``error="timeout"``, ``status=None``, returned soon after the time is up (and
+      the request is stopped, not left running);
+    - no response for another reason (e.g. connection refused): ``error="transport_error"``,
       ``status=None``.
 
-    Every failure carries a non-empty ``message``. If the task running this
-    coroutine is cancelled, ``asyncio.CancelledError`` must propagate: do not
-    turn it into a result.
-
-    TODO 1. Send the request with ``client.get(path)`` inside
-            ``async with asyncio.timeout(per_call_timeout):`` (passing
-            ``timeout=`` to httpx does nothing with an in-process transport).
-    TODO 2. Catch ``TimeoutError`` (and ``httpx.TimeoutException``, for real
-            networks) -> "timeout"; then ``httpx.TransportError`` -> "transport_error".
-            Catch nothing broader: ``except BaseException`` or
-            ``except asyncio.CancelledError`` would swallow cancellations.
-    TODO 3. Classify the response: ``response.is_success``, then ``response.json()``
-            (it raises ``ValueError`` for a body that is not JSON).
+    Every failure carries a non-empty ``message``; the request is sent exactly once
+    (no retries: retrying is the caller's decision). Cancellation is not a failed
+    call: if the task running this coroutine is cancelled, it ends cancelled.
     """
-    raise NotImplementedError("TODO: fetch one path (TODO 1-3)")
+    raise NotImplementedError("fetch_one: see the contract above")
 
 
 async def fetch_all(
@@ -117,31 +106,27 @@ async def fetch_all(
 ) -> list[FetchResult]:
     """Fetch every path concurrently and return one result per path, in input order.
 
-    - At most ``max_concurrency`` requests are in flight at once (and that many
-      whenever enough paths are waiting).
-    - Each request has ``per_call_timeout`` seconds once it has started.
-    - A failure is reported in that path's ``FetchResult``; it never aborts the others.
-    - ``deadline`` seconds after the call began, every unfinished path is cancelled
-      and reported as ``FetchResult(path, error="deadline", message=...)``; the
-      function then returns at once, and none of the tasks it started is still running.
-    - ``results[i]`` belongs to ``paths[i]`` (duplicates included); ``[]`` gives ``[]``.
-    - If the caller cancels ``fetch_all``, ``asyncio.CancelledError`` propagates
-      (after the calls in flight have been cancelled).
+    - Bounded concurrency: never more than ``max_concurrency`` requests in flight at
+      once, and that many whenever enough paths are waiting (the tests count the
+      requests inside the server). Each path is requested exactly once.
+    - Per-call timeout: each request gets ``per_call_timeout`` seconds from the moment
+      it is sent; time spent waiting for a free slot does not count against it. A
+      hanging endpoint costs its own path a ``"timeout"`` result, nothing more.
+    - Partial results: a failed call is reported in its own ``FetchResult`` and never
+      aborts or loses the others.
+    - Overall deadline: ``deadline`` seconds after ``fetch_all`` was called, every
+      unfinished path (in flight, or not yet sent) is cancelled and reported as
+      ``FetchResult(path, error="deadline", message=...)``; no request is sent after
+      the deadline; ``fetch_all`` then returns promptly, and none of the tasks it
+      started is still running when it does.
+    - Order: ``results[i]`` belongs to ``paths[i]``, duplicates included; ``[]`` gives ``[]``.
+    - If the caller cancels ``fetch_all``, it ends cancelled too, and the calls it had
+      in flight are stopped.
 
     Raises, before sending any request (also when ``paths`` is empty):
 
     - ``TypeError`` if ``paths`` is a single ``str`` (a string is a sequence of characters);
     - ``ValueError`` naming the argument if ``max_concurrency < 1``,
       ``per_call_timeout <= 0`` or ``deadline <= 0``.
-
-    TODO 4. Validate the arguments first.
-    TODO 5. Bound the fan-out with one ``asyncio.Semaphore(max_concurrency)``,
-            acquired BEFORE the request starts; only then start the per-call
-            timeout (call ``fetch_one`` while holding the slot).
-    TODO 6. Start one task per path (``asyncio.TaskGroup``), each storing its
-            result at its own index of a list pre-filled with ``None``.
-    TODO 7. Wrap the task group in ``async with asyncio.timeout(deadline):`` and
-            catch the ``TimeoutError`` it raises at the deadline; then every
-            index still ``None`` becomes a "deadline" result.
     """
-    raise NotImplementedError("TODO: fetch all paths (TODO 4-7)")
+    raise NotImplementedError("fetch_all: see the contract above")

@@ -1,34 +1,31 @@
 """Report queries within a query budget
 
 Three read-only reports over the bookstore (``coursekit.bookstore``) that a
-dashboard calls on every page view. Each must
+dashboard calls on every page view, and the indexes they need. What every
+report must do:
 
-- return exactly the rows described below (the tests compare them with a
-  straightforward reference computed in Python);
-- send a small CONSTANT number of SQL statements: at most 3, and the same number
-  for an author with 2 books as for one with 40, for a customer with 1 order as
-  for one with 30, for the top 3 as for the top 30 (no N+1);
-- let the database count, sum and average (``func.count``, ``func.sum``,
-  ``func.avg``, ``group_by``): the tests re-run your statements and count the
-  rows they return, so loading every review or order line and aggregating in
-  Python fails even when the numbers are right;
-- find its main rows through an index: after ``create_indexes(engine)``, the plan
-  of your statements must SEARCH books by author_id and orders by customer_id
-  USING INDEX (SQLite ``EXPLAIN QUERY PLAN``; an index scan on PostgreSQL).
+- Return exactly the rows described in its docstring, as the dataclasses below
+  (plain values, not ORM objects: nothing can lazy-load behind the caller's
+  back once the session is gone). Averages are Python floats on every database.
+- Send a small CONSTANT number of SQL statements: at most 3 per call, and the
+  same number for an author with 2 books as for one with 40, for a customer with
+  1 order as for one with 30, for the top 1 as for the top 30. A lazy load in a
+  loop (N+1) that looks harmless with 2 rows is exactly what this rules out.
+- Let the database count, sum and average. The tests re-run the statements a
+  report sent and count the rows they return: loading every review or order
+  line to add them up in Python fails even when the numbers are right.
+- Keep their documented order whatever the plan, with or without indexes.
+  Ties are everywhere (books share a year, orders share an instant, books sell
+  as many copies as others), and a database returns rows that tie on every
+  ORDER BY key in whatever order its plan produces. On SQLite that often looks
+  like id order, which hides the problem until the plan changes.
 
 Tasks (``check("ex05")`` shows which pass; ``hint("ex05")`` helps):
 
-1. ``create_indexes(engine)``: add the secondary indexes the reports need (the
-   course schema has none on its foreign-key columns on purpose). Calling it
-   twice must not fail.
+1. ``create_indexes(engine)``: the indexes the reports' lookups need.
 2. ``bestsellers(session, limit)``: the best-selling books.
 3. ``author_page(session, author_id)``: an author with review stats per book.
 4. ``customer_history(session, customer_id)``: a customer's orders with lines.
-
-Use the SQLAlchemy 2.x style (``select()``, ``session.execute``/``scalars``,
-loader options such as ``selectinload``); the dataclasses below are the shapes
-to return. Return them, not ORM objects, so nothing can lazy-load behind the
-caller's back once the session is gone.
 """
 
 from __future__ import annotations
@@ -98,38 +95,47 @@ class OrderSummary:
 
 
 def create_indexes(engine: Engine) -> None:
-    """Create the indexes the reports' main lookups need (idempotent).
+    """Create the secondary indexes the reports' lookups need.
 
-    TODO 1a. Find the reports' main lookups: "books WHERE author_id = ?" and
-        "orders WHERE customer_id = ? ORDER BY placed_at DESC". Which columns
-        have no index yet? (``reviews`` and ``order_lines`` already have one that
-        starts with ``book_id`` / ``order_id``: their UNIQUE constraints.)
-    TODO 1b. Create them with ``CREATE INDEX IF NOT EXISTS <name> ON <table> (...)``
-        in one transaction (``with engine.begin() as connection:``), so a second
-        call is harmless. Plain DDL works the same on SQLite and PostgreSQL.
+    The course schema deliberately has none on its foreign-key columns; the
+    UNIQUE constraints on ``reviews (book_id, customer_id)`` and
+    ``order_lines (order_id, book_id)`` already come with an index each.
+
+    Afterwards, on SQLite (``EXPLAIN QUERY PLAN``) and on PostgreSQL (``EXPLAIN``):
+
+    - "the books of author X" is an index lookup on ``author_id``, not a scan
+      of the whole table;
+    - "the orders of customer X, newest first (``placed_at`` descending, then
+      ``id`` descending)" is an index lookup on ``customer_id`` that reads the
+      orders already in that order: the plan has no sort step.
+
+    Runs at every application start-up: calling it again must not fail, and it
+    must work unchanged on SQLite and PostgreSQL.
     """
-    raise NotImplementedError("TODO 1: create the indexes")
+    raise NotImplementedError("Task 1: create_indexes")
 
 
 def bestsellers(session: Session, limit: int = 10) -> list[BestsellerRow]:
     """The ``limit`` best-selling books, best first.
 
     - ``copies_sold``: the sum of ``OrderLine.quantity`` over lines whose order is
-      not cancelled (status ``"paid"`` or ``"shipped"``). Books with no such
+      not cancelled (status ``"paid"`` or ``"shipped"``). Books without such
       copies are not listed.
-    - Order: ``copies_sold`` descending, then ``book_id`` ascending (ties).
-    - ``author_name``: the book's author; ``average_rating``: the mean of ALL the
-      book's review ratings as a float, ``None`` when it has no reviews.
+    - Order: ``copies_sold`` descending, then ``book_id`` ascending.
+    - ``author_name``: the book's author. ``average_rating``: the mean of all the
+      book's review ratings, ``None`` when it has none.
+    - Budget: at most 3 statements whatever ``limit``; the database sends back
+      about ``limit`` rows per statement, not every order line.
     - ``limit < 1`` raises ``ValueError``.
 
-    TODO 2a. Sum, filter, group, order and LIMIT in SQL: the database should send
-        back ``limit`` rows, not every order line.
-    TODO 2b. Add title, author name and average rating without N+1 (a join, a
-        correlated subquery, or one extra statement for all rows at once). Beware:
-        joining reviews and order lines in the same GROUP BY multiplies the copies.
-    TODO 2c. PostgreSQL's ``avg`` returns a ``Decimal``, SQLite's a float: convert.
+    Facts worth knowing: a book's order lines and its reviews are two
+    independent one-to-many relations, and a join that brings both into one
+    GROUP BY repeats each line once per review. PostgreSQL's ``avg()`` returns a
+    ``Decimal``, SQLite's a float. PostgreSQL rejects a SELECT of columns that
+    are neither grouped nor functionally dependent on the GROUP BY; SQLite
+    accepts it.
     """
-    raise NotImplementedError("TODO 2: bestsellers")
+    raise NotImplementedError("Task 2: bestsellers")
 
 
 def author_page(session: Session, author_id: int) -> AuthorPage | None:
@@ -137,27 +143,35 @@ def author_page(session: Session, author_id: int) -> AuthorPage | None:
 
     - ``books``: every book of the author (an author without books gets ``[]``),
       ordered by ``published_year`` then ``book_id``, ascending.
-    - ``review_count`` (0 without reviews) and ``average_rating`` (``None``
-      without reviews) computed by the database, not by loading the reviews.
+    - ``review_count``: 0 for a book without reviews; ``average_rating``:
+      ``None`` for it.
+    - Budget: at most 3 statements, the same number for 2 books or 40; at most
+      2 rows fetched per book (plus 2), so the reviews themselves are not loaded.
+    - After ``create_indexes``, the books are found through an index on
+      ``author_id``.
 
-    TODO 3a. Load the author by primary key (``session.get``).
-    TODO 3b. One statement for all the books' stats: books LEFT OUTER JOIN
-        reviews, ``func.count`` / ``func.avg``, ``group_by``, ``order_by``.
+    Fact worth knowing: in an outer join, a book without reviews still yields
+    one row, whose review columns are all NULL.
     """
-    raise NotImplementedError("TODO 3: author_page")
+    raise NotImplementedError("Task 3: author_page")
 
 
 def customer_history(session: Session, customer_id: int) -> list[OrderSummary]:
     """All the customer's orders (cancelled ones too) with their lines; ``[]`` if none.
 
     - Orders newest first: ``placed_at`` descending, then ``order_id`` descending.
-    - Lines by ``line_id`` ascending, each with its book's title.
-    - ``total``: sum of ``quantity * unit_price`` over the order's lines (exact Decimal).
+    - Each order's lines by ``line_id`` ascending, each with its book's title.
+    - ``total``: the exact ``Decimal`` sum of ``quantity * unit_price`` over the
+      order's lines.
+    - Budget: at most 3 statements, the same number for 1 order or 30.
+    - After ``create_indexes``, the orders are found through an index on
+      ``customer_id`` that already holds them in the report's order (no sort
+      step in the plan).
 
-    TODO 4a. Select the orders with an ORDER BY that matches the spec.
-    TODO 4b. Load all their lines and the books' titles with loader options
-        (``selectinload(Order.lines).joinedload(OrderLine.book)``) instead of
-        touching ``order.lines`` / ``line.book`` lazily in a loop.
-    TODO 4c. Build the dataclasses inside the function, while the session is open.
+    Facts worth knowing: touching a relationship that was not loaded
+    (``order.lines``, ``line.book``) lazy-loads it, one statement per object
+    (unless the target already sits in the session's identity map). A
+    collection loaded by a separate statement comes back in whatever order the
+    database returns it.
     """
-    raise NotImplementedError("TODO 4: customer_history")
+    raise NotImplementedError("Task 4: customer_history")

@@ -3,7 +3,7 @@
 Two small functions to practise the exercise workflow (edit, ``check``, repeat):
 
 1. ``cheapest_titles``: plain Python over rows read from ``data/bookstore/books.csv``.
-2. ``orders_per_status``: let the database count, with one ``GROUP BY`` query.
+2. ``orders_per_status``: a report the database computes for you.
 """
 
 from __future__ import annotations
@@ -19,16 +19,18 @@ __all__ = ["cheapest_titles", "orders_per_status"]
 
 
 def cheapest_titles(books: Iterable[Mapping[str, str]], n: int) -> list[str]:
-    """Titles of the ``n`` cheapest books, cheapest first, equal prices by title."""
+    """Titles of the ``n`` cheapest books, cheapest first; equal prices in title order."""
     if n < 0:
-        raise ValueError("n must be 0 or more")
+        raise ValueError(f"n must be 0 or more, not {n}")
     # Prices arrive as text: compare them as Decimals, since "10.00" < "9.99" as strings.
+    # sorted() reads the iterable once, so a generator works as well as a list.
     ranked = sorted(books, key=lambda book: (Decimal(book["price"]), book["title"]))
     return [book["title"] for book in ranked[:n]]
 
 
 def orders_per_status(engine: Engine) -> dict[str, int]:
-    """Number of orders per status, counted by the database in one query."""
+    """How many orders have each status, counted by the database in one query."""
     query = select(Order.status, func.count()).group_by(Order.status)
+    # The with-block returns the connection to the pool, even if the query fails.
     with engine.connect() as connection:
         return {status: count for status, count in connection.execute(query)}

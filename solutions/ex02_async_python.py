@@ -27,8 +27,8 @@ class FetchResult:
 
     Success: ``error is None``, ``status`` is the 2xx status code and ``value``
     the decoded JSON body. Failure: ``error`` names what went wrong, ``value`` is
-    ``None``, ``status`` is the HTTP status when a response arrived (else
-    ``None``) and ``message`` says in words what happened.
+    ``None``, ``status`` is the status of the response we got (``None`` when no
+    usable response was handed over) and ``message`` says in words what happened.
     """
 
     path: str
@@ -42,35 +42,47 @@ class FetchResult:
         return self.error is None
 
 
+def _describe(exc: BaseException) -> str:
+    """``ReadTimeout`` or ``ConnectError: All connection attempts failed`` (some have no text)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 async def fetch_one(
     client: httpx.AsyncClient, path: str, *, per_call_timeout: float
 ) -> FetchResult:
     """GET ``path`` once, within ``per_call_timeout`` seconds, and classify the outcome.
 
     Never raises for a failed call (timeout, transport error, non-2xx status,
-    body that is not JSON): each becomes a ``FetchResult`` with ``error`` set.
-    Cancellation is not a failed call: it propagates.
+    body that is not JSON, a response httpx rejects): each becomes a
+    ``FetchResult`` with ``error`` set. Cancellation is not a failed call: it
+    propagates.
     """
     try:
         # asyncio.timeout, not httpx's timeout: httpx enforces its timeouts in the
         # network layer, which an in-process ASGITransport never reaches.
         async with asyncio.timeout(per_call_timeout):
             response = await client.get(path)
-    except (TimeoutError, httpx.TimeoutException):
-        # httpx.TimeoutException is a TransportError: test it first, or a real
-        # network timeout would be misreported as a transport error.
-        message = f"no response within {per_call_timeout:g} s"
-        return FetchResult(path, error="timeout", message=message)
+    except TimeoutError:
+        return FetchResult(path, error="timeout", message=f"no response within {per_call_timeout:g} s")
+    except httpx.TimeoutException as exc:
+        # The client's own network timeout fired first. TimeoutException is a
+        # subclass of TransportError, so this clause must come before that one.
+        return FetchResult(path, error="timeout", message=_describe(exc))
     except httpx.TransportError as exc:
-        return FetchResult(path, error="transport_error", message=f"{type(exc).__name__}: {exc}")
+        return FetchResult(path, error="transport_error", message=_describe(exc))
+    except httpx.RequestError as exc:
+        # The server answered, but httpx gave up on the answer: a body it cannot
+        # decode (DecodingError), a redirect loop (TooManyRedirects).
+        return FetchResult(path, error="http_error", message=_describe(exc))
     # Note what is NOT caught: CancelledError. Whoever cancels us (the overall
     # deadline, or our caller) must see the cancellation, or timeouts stop working.
-    if not response.is_success:
+    if not response.is_success:  # 1xx and 3xx are not a value either, only 2xx is
         message = f"HTTP {response.status_code} {response.reason_phrase}"
         return FetchResult(path, response.status_code, error="http_error", message=message)
     try:
         value = response.json()
-    except ValueError:
+    except ValueError:  # json.JSONDecodeError and UnicodeDecodeError both are ValueErrors
         message = f"HTTP {response.status_code} with a body that is not JSON"
         return FetchResult(path, response.status_code, error="http_error", message=message)
     return FetchResult(path, response.status_code, value)
@@ -101,14 +113,15 @@ async def fetch_all(
     if deadline <= 0:
         raise ValueError(f"deadline must be positive, got {deadline}")
 
+    # One semaphore for the whole batch: it is the bound. (One per task would bound nothing.)
     slots = asyncio.Semaphore(max_concurrency)
     # One entry per input position (not a dict keyed by path): keeps input order
     # and duplicates, whatever order the calls finish in. None = not finished.
     results: list[FetchResult | None] = [None] * len(paths)
 
     async def worker(index: int, path: str) -> None:
-        # Acquire the slot BEFORE the request starts, and start the per-call
-        # timeout only once we hold it: queueing time is not the callee's fault.
+        # The per-call timeout lives inside fetch_one, so it starts once the slot
+        # is held: time spent queueing for a slot is not the callee's fault.
         async with slots:
             results[index] = await fetch_one(client, path, per_call_timeout=per_call_timeout)
 

@@ -4,20 +4,21 @@ Reference solution. The contract (every status code, header and body) is stated
 in ``exercises/ex03_rest_api.py``; this module implements it in five layers:
 
 1. storage: internal records and in-memory repositories (the API never returns these);
-2. schemas: what clients may send (``extra="forbid"``) and what they get back;
+2. schemas: what clients may send (``extra="forbid"``, every size bounded) and what they get back;
 3. problem details: one RFC 9457 shape for every error, declared in the OpenAPI;
-4. cursors: opaque keyset pagination cursors, tamper-checked;
+4. cursors: opaque keyset pagination cursors, checked on the way back in;
 5. routes: ``/v1/books`` and ``/v1/orders``, assembled by :func:`create_app`.
 """
 
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http import HTTPStatus
 from typing import Annotated, Any, Final, Literal, get_args
 
+import anyio
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -37,7 +38,7 @@ from pydantic.json_schema import SkipJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-__all__ = ["GENRES", "SORTS", "create_app"]
+__all__ = ["GENRES", "SORTS", "PaymentGateway", "create_app"]
 
 Genre = Literal[
     "biography", "business", "cooking", "fantasy", "fiction",
@@ -50,8 +51,25 @@ SORTS: Final[tuple[str, ...]] = get_args(Sort)
 PROBLEM_JSON: Final = "application/problem+json"
 PROBLEM_BASE: Final = "https://bookstore.example/problems/"
 CENT: Final = Decimal("0.01")
+# Ids fit a 32-bit SQL integer column (notebook 04 moves this store into a database).
+MAX_ID: Final = 2_147_483_647
 # Internal business rule: what the store pays the publisher, as a share of the price.
 COST_SHARE: Final = Decimal("0.60")
+
+
+class PaymentGateway:
+    """The card processor (given): a stand-in for a remote service, so every call awaits.
+
+    ``charges`` lists every amount charged, in order: a customer charged twice shows here.
+    """
+
+    def __init__(self, latency: float = 0.005) -> None:
+        self.latency = latency
+        self.charges: list[Decimal] = []
+
+    async def charge(self, amount: Decimal) -> None:
+        await anyio.sleep(self.latency)  # the network round trip
+        self.charges.append(amount)
 
 
 # --------------------------------------------------------------------------- 1. storage
@@ -78,6 +96,10 @@ class OrderLineRecord:
     unit_price: Decimal  # copied at order time: later price changes do not rewrite history
 
 
+def lines_total(lines: Iterable[OrderLineRecord]) -> Decimal:
+    return sum((line.unit_price * line.quantity for line in lines), Decimal("0.00"))
+
+
 @dataclass(frozen=True)
 class OrderRecord:
     id: int
@@ -85,16 +107,21 @@ class OrderRecord:
 
     @property
     def total(self) -> Decimal:
-        return sum((line.unit_price * line.quantity for line in self.lines), Decimal("0.00"))
+        return lines_total(self.lines)
 
 
 @dataclass(frozen=True)
 class SavedResponse:
-    """What an Idempotency-Key remembers: the request's fingerprint and the first answer."""
+    """What an Idempotency-Key remembers once its request succeeded: fingerprint and answer."""
 
     fingerprint: str
     location: str
     body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """What an Idempotency-Key holds while its first request is still being processed."""
 
 
 SortValue = int | str | Decimal
@@ -102,6 +129,7 @@ SortKey = tuple[SortValue, int]  # (sort field value, id): the id breaks ties, s
 
 
 def sort_key(book: BookRecord, field_name: str) -> SortKey:
+    # The typed value (Decimal, int), never its text: as text "10.00" < "9.99" and "10" < "9".
     value: SortValue = getattr(book, field_name)
     return (value, book.id)
 
@@ -165,9 +193,10 @@ class OrderRepository:
 class Store:
     """Everything one app instance remembers. create_app() builds a fresh one."""
 
+    payments: PaymentGateway
     books: BookRepository = field(default_factory=BookRepository)
     orders: OrderRepository = field(default_factory=OrderRepository)
-    idempotency: dict[str, SavedResponse] = field(default_factory=dict)
+    idempotency: dict[str, SavedResponse | InFlight] = field(default_factory=dict)
 
 
 def get_store(request: Request) -> Store:
@@ -198,8 +227,11 @@ def normalise_price(value: Decimal) -> Decimal:
 Isbn = Annotated[str, StringConstraints(pattern=r"^[0-9]{13}$"), AfterValidator(check_isbn13)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Author = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+# le= puts the cap in the OpenAPI schema as a maximum; max_digits alone would not show it.
 PriceIn = Annotated[
-    Decimal, Field(ge=0, max_digits=8, decimal_places=2), AfterValidator(normalise_price)
+    Decimal,
+    Field(ge=0, le=Decimal("999999.99"), max_digits=8, decimal_places=2),
+    AfterValidator(normalise_price),
 ]
 # Money goes out as a string with exactly two decimals: JSON numbers are floats to most clients.
 Money = Annotated[
@@ -249,15 +281,13 @@ class BookOut(BaseModel):
 
 class BookPage(BaseModel):
     items: list[BookOut]
-    next_cursor: str | None = Field(
-        description="Pass as ?cursor= for the next page; null at the end."
-    )
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at the end.")
 
 
 class OrderLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    book_id: int = Field(ge=1)
+    book_id: int = Field(ge=1, le=MAX_ID)
     quantity: int = Field(ge=1, le=100)
 
 
@@ -266,6 +296,8 @@ class OrderCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # max_length bounds the work one request can cause (OWASP API4:2023): a 10,000-line
+    # order is refused by validation, before a single book is looked up or charged.
     lines: list[OrderLineIn] = Field(min_length=1, max_length=50)
 
     @field_validator("lines")
@@ -295,6 +327,14 @@ class OrderOut(BaseModel):
 
 # --------------------------------------------------------------------------- 3. problems
 
+VALIDATION_PROBLEM: Final = PROBLEM_BASE + "validation-error"
+# RFC 9110 renamed these two; Python 3.11's http.HTTPStatus still has the old phrases.
+RFC9110_PHRASES: Final = {413: "Content Too Large", 422: "Unprocessable Content"}
+
+
+def reason_phrase(status: int) -> str:
+    return RFC9110_PHRASES.get(status) or HTTPStatus(status).phrase
+
 
 class FieldError(BaseModel):
     loc: list[str | int]
@@ -310,7 +350,7 @@ class Problem(BaseModel):
     status: int
     detail: str
     instance: str
-    # Extension member, present on request-validation errors only.
+    # Extension member of the validation-error type only (about:blank defines no extensions).
     errors: list[FieldError] | SkipJsonSchema[None] = None
 
 
@@ -332,8 +372,9 @@ def problem_response(
     errors: list[FieldError] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
+    # RFC 9457: with type "about:blank" the title is the status's reason phrase.
     problem = Problem(
-        type=type_, title=title or HTTPStatus(status).phrase, status=status, detail=detail,
+        type=type_, title=title or reason_phrase(status), status=status, detail=detail,
         instance=request.url.path, errors=errors,
     )  # fmt: skip
     return JSONResponse(
@@ -380,11 +421,13 @@ def install_problem_handlers(app: FastAPI) -> None:
         # Keep loc/msg/type only: "input" would echo what the client sent (maybe a secret)
         # and "ctx" may hold exception objects that are not even JSON serialisable.
         errors = [
-            FieldError(loc=list(e["loc"]), msg=str(e["msg"]), type=str(e["type"]))
-            for e in exc.errors()
+            FieldError(loc=list(e["loc"]), msg=str(e["msg"]), type=str(e["type"])) for e in exc.errors()
         ]
         detail = f"The request is invalid: {len(errors)} error(s), see 'errors'."
-        return problem_response(request, 422, detail, errors=errors)
+        # A type of our own, not about:blank: it is the type that defines the errors member.
+        return problem_response(
+            request, 422, detail, type_=VALIDATION_PROBLEM, title=reason_phrase(422), errors=errors
+        )
 
     @app.exception_handler(Exception)
     async def server_problem(request: Request, exc: Exception) -> Response:
@@ -394,9 +437,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI declarations of error responses (media type fixed up by problem_openapi)."""
-    return {
-        status: {"model": Problem, "description": HTTPStatus(status).phrase} for status in statuses
-    }
+    return {status: {"model": Problem, "description": reason_phrase(status)} for status in statuses}
 
 
 def problem_openapi(app: FastAPI) -> None:
@@ -422,6 +463,12 @@ def problem_openapi(app: FastAPI) -> None:
 
 
 # --------------------------------------------------------------------------- 4. cursors
+
+# Room for the longest cursor this API issues, with margin: a 200-character title is at
+# most 1,200 bytes as Pydantic writes JSON (control characters become \uXXXX; json.dumps
+# would write an emoji as two such escapes, 2,400 bytes) and base64 adds a third. A cap
+# below that would reject the API's own cursors.
+MAX_CURSOR_LENGTH: Final = 4096
 
 
 class CursorData(BaseModel):
@@ -489,7 +536,7 @@ books = APIRouter(prefix="/books", tags=["books"], responses=problems(400, 422))
 async def list_books(
     store: StoreDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
     genre: Genre | None = None,
     sort: Sort = "id",
 ) -> BookPage:
@@ -517,9 +564,7 @@ async def list_books(
         **problems(409),
     },
 )
-async def create_book(
-    payload: BookCreate, store: StoreDep, request: Request, response: Response
-) -> BookOut:
+async def create_book(payload: BookCreate, store: StoreDep, request: Request, response: Response) -> BookOut:
     try:
         book = store.books.add(**payload.model_dump())
     except DuplicateIsbnError:
@@ -559,8 +604,8 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=1,
         max_length=255,
-        description="Unique per intended order. A retry with the same key and body replays "
-        "the first response instead of ordering twice.",
+        description="Unique per intended order. A retry with the same key and body gets "
+        "the first response again instead of ordering twice.",
     ),
 ]
 
@@ -570,77 +615,83 @@ def fingerprint(payload: OrderCreate) -> str:
     return hashlib.sha256(payload.model_dump_json().encode()).hexdigest()
 
 
-def saved_order_response(saved: SavedResponse, *, replayed: bool) -> Response:
-    headers = {"Location": saved.location}
-    if replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(saved.body, status_code=201, headers=headers)
+def saved_order_response(saved: SavedResponse) -> Response:
+    return JSONResponse(saved.body, status_code=201, headers={"Location": saved.location})
+
+
+def price_lines(store: Store, payload: OrderCreate) -> tuple[OrderLineRecord, ...]:
+    """Each line at the book's current price; the client never names a price."""
+    lines = []
+    for line in payload.lines:
+        book = store.books.get(line.book_id)
+        if book is None:
+            raise ProblemError(422, "unknown-book", "Unknown book", f"No book with id {line.book_id}.")
+        lines.append(OrderLineRecord(line.book_id, line.quantity, book.price))
+    return tuple(lines)
 
 
 @orders.post(
     "",
     status_code=201,
     response_model=OrderOut,
-    responses={
-        201: {
-            "headers": {
-                "Location": LOCATION_HEADER,
-                "Idempotent-Replayed": {
-                    "description": "'true' when this is a stored response to a retry",
-                    "schema": {"type": "string", "enum": ["true"]},
-                },
-            }
-        }
-    },
+    responses={201: {"headers": {"Location": LOCATION_HEADER}}, **problems(409)},
 )
 async def create_order(
     payload: OrderCreate, idempotency_key: IdempotencyKey, store: StoreDep, request: Request
 ) -> Response:
-    # No await from here to the end: on one event loop this block runs atomically, so two
-    # concurrent retries cannot both miss the key. (A database needs a unique key: notebook 04.)
     digest = fingerprint(payload)
-    saved = store.idempotency.get(idempotency_key)
-    if saved is not None:
-        if saved.fingerprint != digest:
+    # From this lookup to the claim below there is no await: on one event loop nothing else
+    # runs in between, so two concurrent requests cannot both find the key free. (Several
+    # processes would need a shared store that refuses a duplicate key: notebook 04.)
+    previous = store.idempotency.get(idempotency_key)
+    if isinstance(previous, InFlight):
+        raise ProblemError(
+            409, "idempotency-key-in-flight", "Request still in flight",
+            "A request with this Idempotency-Key is still being processed; retry later.",
+        )  # fmt: skip
+    if previous is not None:
+        if previous.fingerprint != digest:
             raise ProblemError(
                 422, "idempotency-key-reused", "Idempotency-Key reused",
                 "This Idempotency-Key was already used with a different request body.",
             )  # fmt: skip
-        return saved_order_response(saved, replayed=True)
+        return saved_order_response(previous)
 
-    lines = []
-    for line in payload.lines:
-        book = store.books.get(line.book_id)
-        if book is None:  # nothing is stored for a failed request: the client may retry
-            raise ProblemError(
-                422, "unknown-book", "Unknown book", f"No book with id {line.book_id}."
-            )
-        lines.append(OrderLineRecord(line.book_id, line.quantity, book.price))
-    order = store.orders.add(tuple(lines))
+    lines = price_lines(store, payload)  # a 422 here leaves the key untouched: retry welcome
+    store.idempotency[idempotency_key] = InFlight()
+    try:
+        await store.payments.charge(lines_total(lines))  # the await: other requests run now
+    except BaseException:
+        # Failed, or cancelled because the client went away (CancelledError is not an
+        # Exception): release the key, or every retry would get 409 forever.
+        del store.idempotency[idempotency_key]
+        raise
+    order = store.orders.add(lines)
     body = OrderOut.model_validate(order).model_dump(mode="json")
     location = str(request.app.url_path_for("get_order", order_id=order.id))
     saved = SavedResponse(fingerprint=digest, location=location, body=body)
     store.idempotency[idempotency_key] = saved
-    return saved_order_response(saved, replayed=False)
+    return saved_order_response(saved)
 
 
 @orders.get("/{order_id}", response_model=OrderOut, responses=problems(404))
 async def get_order(order_id: int, store: StoreDep) -> OrderOut:
     order = store.orders.get(order_id)
     if order is None:
-        raise ProblemError(
-            404, "order-not-found", "Order not found", f"No order with id {order_id}."
-        )
+        raise ProblemError(404, "order-not-found", "Order not found", f"No order with id {order_id}.")
     return OrderOut.model_validate(order)
 
 
-def create_app() -> FastAPI:
+# The version prefix lives on one router, assembled once at import; every app includes it.
+v1 = APIRouter(prefix="/v1")
+v1.include_router(books)
+v1.include_router(orders)
+
+
+def create_app(payments: PaymentGateway | None = None) -> FastAPI:
     """A new app with its own empty store: two apps never share state."""
     app = FastAPI(title="Bookstore API", version="1.0.0")
-    app.state.store = Store()
-    v1 = APIRouter(prefix="/v1")
-    v1.include_router(books)
-    v1.include_router(orders)
+    app.state.store = Store(payments=payments if payments is not None else PaymentGateway())
     app.include_router(v1)
     install_problem_handlers(app)
     problem_openapi(app)

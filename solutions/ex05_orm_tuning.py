@@ -1,19 +1,31 @@
 """Report queries within a query budget
 
 Three read-only reports over the bookstore (``coursekit.bookstore``) that a
-dashboard calls on every page view. Each must return the right rows, send a
-small constant number of statements (at most 3, the same for 2 rows or 2,000),
-let the database do the counting and averaging, and find its rows through an
-index rather than by reading the whole table.
+dashboard calls on every page view, and the indexes they need. What every
+report must do:
 
-1. ``create_indexes(engine)``: add the secondary indexes the reports need
-   (the course schema has none on its foreign-key columns). Idempotent.
+- Return exactly the rows described in its docstring, as the dataclasses below
+  (plain values, not ORM objects: nothing can lazy-load behind the caller's
+  back once the session is gone). Averages are Python floats on every database.
+- Send a small CONSTANT number of SQL statements: at most 3 per call, and the
+  same number for an author with 2 books as for one with 40, for a customer with
+  1 order as for one with 30, for the top 1 as for the top 30. A lazy load in a
+  loop (N+1) that looks harmless with 2 rows is exactly what this rules out.
+- Let the database count, sum and average. The tests re-run the statements a
+  report sent and count the rows they return: loading every review or order
+  line to add them up in Python fails even when the numbers are right.
+- Keep their documented order whatever the plan, with or without indexes.
+  Ties are everywhere (books share a year, orders share an instant, books sell
+  as many copies as others), and a database returns rows that tie on every
+  ORDER BY key in whatever order its plan produces. On SQLite that often looks
+  like id order, which hides the problem until the plan changes.
+
+The tasks:
+
+1. ``create_indexes(engine)``: the indexes the reports' lookups need.
 2. ``bestsellers(session, limit)``: the best-selling books.
 3. ``author_page(session, author_id)``: an author with review stats per book.
-4. ``customer_history(session, customer_id)``: a customer's orders with their lines.
-
-The dataclasses below are the reports' shapes: return them, not ORM objects, so
-nothing can lazy-load behind the caller's back after the session is gone.
+4. ``customer_history(session, customer_id)``: a customer's orders with lines.
 """
 
 from __future__ import annotations
@@ -102,7 +114,23 @@ _INDEXES = (
 
 
 def create_indexes(engine: Engine) -> None:
-    """Create the indexes the reports' main lookups need (idempotent)."""
+    """Create the secondary indexes the reports' lookups need.
+
+    The course schema deliberately has none on its foreign-key columns; the
+    UNIQUE constraints on ``reviews (book_id, customer_id)`` and
+    ``order_lines (order_id, book_id)`` already come with an index each.
+
+    Afterwards, on SQLite (``EXPLAIN QUERY PLAN``) and on PostgreSQL (``EXPLAIN``):
+
+    - "the books of author X" is an index lookup on ``author_id``, not a scan
+      of the whole table;
+    - "the orders of customer X, newest first (``placed_at`` descending, then
+      ``id`` descending)" is an index lookup on ``customer_id`` that reads the
+      orders already in that order: the plan has no sort step.
+
+    Runs at every application start-up: calling it again must not fail, and it
+    must work unchanged on SQLite and PostgreSQL.
+    """
     with engine.begin() as connection:
         for ddl in _INDEXES:
             connection.exec_driver_sql(ddl)
@@ -114,12 +142,31 @@ def _average(value: float | Decimal | None) -> float | None:
 
 
 def bestsellers(session: Session, limit: int = 10) -> list[BestsellerRow]:
-    """The ``limit`` best-selling books: copies sold descending, then book_id ascending."""
+    """The ``limit`` best-selling books, best first.
+
+    - ``copies_sold``: the sum of ``OrderLine.quantity`` over lines whose order is
+      not cancelled (status ``"paid"`` or ``"shipped"``). Books without such
+      copies are not listed.
+    - Order: ``copies_sold`` descending, then ``book_id`` ascending.
+    - ``author_name``: the book's author. ``average_rating``: the mean of all the
+      book's review ratings, ``None`` when it has none.
+    - Budget: at most 3 statements whatever ``limit``; the database sends back
+      about ``limit`` rows per statement, not every order line.
+    - ``limit < 1`` raises ``ValueError``.
+
+    Facts worth knowing: a book's order lines and its reviews are two
+    independent one-to-many relations, and a join that brings both into one
+    GROUP BY repeats each line once per review. PostgreSQL's ``avg()`` returns a
+    ``Decimal``, SQLite's a float. PostgreSQL rejects a SELECT of columns that
+    are neither grouped nor functionally dependent on the GROUP BY; SQLite
+    accepts it.
+    """
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     copies_sold = func.sum(OrderLine.quantity).label("copies_sold")
     # Rank in SQL and keep only the top rows: the database reads the order lines,
-    # Python receives `limit` rows.
+    # Python receives `limit` rows. book_id breaks ties, so the cut at `limit`
+    # and the order are the same on every database and every plan.
     top = (
         select(OrderLine.book_id, copies_sold)
         .join(Order, Order.id == OrderLine.order_id)
@@ -147,7 +194,20 @@ def bestsellers(session: Session, limit: int = 10) -> list[BestsellerRow]:
 
 
 def author_page(session: Session, author_id: int) -> AuthorPage | None:
-    """The author with per-book review stats, or ``None`` if there is no such author."""
+    """The author with one ``BookStats`` per book, or ``None`` for an unknown author.
+
+    - ``books``: every book of the author (an author without books gets ``[]``),
+      ordered by ``published_year`` then ``book_id``, ascending.
+    - ``review_count``: 0 for a book without reviews; ``average_rating``:
+      ``None`` for it.
+    - Budget: at most 3 statements, the same number for 2 books or 40; at most
+      2 rows fetched per book (plus 2), so the reviews themselves are not loaded.
+    - After ``create_indexes``, the books are found through an index on
+      ``author_id``.
+
+    Fact worth knowing: in an outer join, a book without reviews still yields
+    one row, whose review columns are all NULL.
+    """
     author = session.get(Author, author_id)  # statement 1 (by primary key)
     if author is None:
         return None
@@ -174,10 +234,28 @@ def author_page(session: Session, author_id: int) -> AuthorPage | None:
 
 
 def customer_history(session: Session, customer_id: int) -> list[OrderSummary]:
-    """All the customer's orders (cancelled ones too), newest first, with their lines."""
+    """All the customer's orders (cancelled ones too) with their lines; ``[]`` if none.
+
+    - Orders newest first: ``placed_at`` descending, then ``order_id`` descending.
+    - Each order's lines by ``line_id`` ascending, each with its book's title.
+    - ``total``: the exact ``Decimal`` sum of ``quantity * unit_price`` over the
+      order's lines.
+    - Budget: at most 3 statements, the same number for 1 order or 30.
+    - After ``create_indexes``, the orders are found through an index on
+      ``customer_id`` that already holds them in the report's order (no sort
+      step in the plan).
+
+    Facts worth knowing: touching a relationship that was not loaded
+    (``order.lines``, ``line.book``) lazy-loads it, one statement per object
+    (unless the target already sits in the session's identity map). A
+    collection loaded by a separate statement comes back in whatever order the
+    database returns it.
+    """
     orders = session.scalars(
         select(Order)
         .where(Order.customer_id == customer_id)
+        # The id breaks ties between orders placed at the same instant: without
+        # it, tied rows come back in whatever order the plan produces.
         .order_by(Order.placed_at.desc(), Order.id.desc())
         # Statement 2 loads the lines of all these orders at once (WHERE order_id
         # IN ...) and joins each line's book in the same statement, fetching

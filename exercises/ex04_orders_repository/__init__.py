@@ -15,14 +15,17 @@ unknown book raises ``UnknownBook``; an empty order or a quantity below 1 raises
 ``ValueError``. ``unit_price`` is the book's price when the order is placed.
 
 Task 2 · ``place_order`` never oversells, however many buyers race for the last
-copies. The tests start 20 buyers at once, each in its own thread with its own
-session, against 5 copies, and expect exactly 5 orders and a stock of 0, on
-SQLite and on PostgreSQL. (A read-check-write ``if stock >= n: stock = stock - n``
-loses updates under concurrency; ``SELECT ... FOR UPDATE`` does nothing on SQLite.)
+copies: buyers in threads of one process, each with its own session, and buyers
+in separate processes (several web-server workers), each with its own engine.
+With 5 copies and 20 buyers at once, exactly 5 orders succeed, 15 get
+``OutOfStock`` and the stock ends at 0, on SQLite and on PostgreSQL. Orders for
+several books race too, and must neither deadlock nor lose a copy.
 
 Task 3 · ``get_order(order_id)`` and ``orders_for_customer(customer_id)`` return
 plain ``PlacedOrder`` values (not ORM objects: they outlive the session), with
-their lines, loading any number of orders in a constant number of queries.
+their lines, loading any number of orders in a constant number of queries;
+a customer's orders come newest first (latest ``placed_at``; on a tie, the
+higher id first).
 
 Task 4 · the Alembic migration ``migrations/versions/rev0002_order_status.py``
 takes the schema from revision ``0001`` (given, in
@@ -30,7 +33,8 @@ takes the schema from revision ``0001`` (given, in
 ``orders.status`` (VARCHAR(12), NOT NULL, existing rows become ``'placed'``)
 with the CHECK constraint ``ck_orders_status_known`` and the index
 ``ix_orders_customer_id``; its ``downgrade()`` removes all three again. Both
-directions keep every existing row, on SQLite (batch mode) and PostgreSQL.
+directions keep every existing row, on SQLite (whose ALTER TABLE cannot add or
+drop a constraint) and on PostgreSQL.
 
 Check your work with ``check("ex04")`` in notebook 04 or ``python -m coursekit check 04``
 (hints: ``python -m coursekit hint 04``). To try the migration by hand::
@@ -48,12 +52,8 @@ from pathlib import Path
 from typing import Final
 
 from alembic.config import Config
-from sqlalchemy import Engine, select, update  # noqa: F401  (select, update: you will need them)
-from sqlalchemy.orm import (  # noqa: F401  (selectinload: you will need it)
-    Session,
-    selectinload,
-    sessionmaker,
-)
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from coursekit.orders_schema import (
     ORDER_STATUSES,
@@ -111,56 +111,62 @@ def alembic_config(engine: Engine) -> Config:
 class OrderRepository:
     """Orders, placed and read through short sessions from ``session_factory``.
 
-    Open one session per call (``self._session_factory()`` or, to get a session
-    with a transaction that commits at the end of the block and rolls back if
-    anything raises, ``with self._session_factory.begin() as session:``).
-    The factory is made with ``expire_on_commit=False``.
+    Every call opens its own session and closes it before returning. The factory
+    is made with ``expire_on_commit=False``. Several repositories (threads, or
+    processes with their own engines) may work on the same database at once.
     """
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._session_factory = session_factory
 
     def place_order(self, customer_id: int, lines: Mapping[int, int]) -> PlacedOrder:
-        """Task 1 and 2: place one order atomically, never overselling.
+        """Task 1 and 2: place one order for several books, all or nothing, never overselling.
 
         ``lines`` maps book_id -> quantity. Returns the stored order as a
-        ``PlacedOrder`` (status ``"placed"``, lines sorted by book_id, each
-        ``unit_price`` = the book's current price). Raises, changing NOTHING:
+        ``PlacedOrder``: its new id, status ``"placed"``, one line per book sorted
+        by book_id, each ``unit_price`` the book's price at the moment of the order.
 
-        - ``ValueError`` if ``lines`` is empty or any quantity is below 1;
+        Raises, and then nothing has changed in the database (no stock taken for
+        any line, no order, no order line):
+
+        - ``ValueError`` if ``lines`` is empty or a quantity is below 1;
         - ``UnknownBook(book_id)`` if a book does not exist;
         - ``OutOfStock(book_id, requested, available)`` if a book has fewer
-          copies in stock than requested.
+          copies in stock than requested (a book without a stock row has 0).
 
-        TODO 1: validate ``lines`` before touching the database.
-        TODO 2: in ONE transaction, take the stock for every line, so that
-                concurrent buyers (each in its own thread and session) can never
-                take the same copy twice. Reading the quantity, checking it in
-                Python and writing ``quantity - n`` back loses updates (notebook
-                04, section 6): use a fix from section 7 that works on SQLite AND
-                PostgreSQL. (``SELECT ... FOR UPDATE`` locks rows on PostgreSQL
-                but is silently ignored by SQLite.)
-        TODO 3: take the rows in sorted book_id order, so that two concurrent
-                multi-line orders cannot deadlock each other on PostgreSQL.
-        TODO 4: if any line fails, raise: the transaction must roll back the
-                stock already taken for earlier lines.
-        TODO 5: store the Order with its OrderLines and return it as a
-                PlacedOrder (``session.flush()`` assigns ``order.id``).
+        Concurrency: buyers call this at the same time, from threads with their
+        own sessions and from separate processes with their own engines. The
+        copies sold never exceed the stock, stock never goes negative, and a
+        buyer is refused only when the copies really are gone. Any other error
+        (a deadlock, a constraint violation, "database is locked") is a bug.
+
+        Facts of the world worth knowing: between reading a value and writing
+        it back, another buyer can change it; SQLite has no ``SELECT ... FOR
+        UPDATE`` (SQLAlchemy silently leaves the clause out there) and lets one
+        writer at a time change the database; PostgreSQL locks rows, so two
+        transactions that lock the same rows in different orders can deadlock;
+        after a failed statement, PostgreSQL refuses every further statement in
+        that transaction until it is rolled back.
         """
         raise NotImplementedError("Task 1/2: place_order")
 
     def get_order(self, order_id: int) -> PlacedOrder | None:
-        """Task 3: the order with its lines as a ``PlacedOrder``, or None if unknown.
+        """Task 3: the order with all its lines as a ``PlacedOrder``, or None if there is none.
 
-        TODO 6: load the order and its lines (eagerly: the values must not need
-                the session afterwards) and convert them to a PlacedOrder.
+        Lines come sorted by book_id, with the ``unit_price`` stored when the
+        order was placed (a book's price may have changed since). The result
+        is a plain value, usable after the session is closed.
         """
         raise NotImplementedError("Task 3: get_order")
 
     def orders_for_customer(self, customer_id: int) -> list[PlacedOrder]:
-        """Task 3: the customer's orders as PlacedOrders, lowest id first (may be empty).
+        """Task 3: the customer's orders as ``PlacedOrder`` values, each with its lines.
 
-        TODO 7: load them in a constant number of queries, whatever the number of
-                orders: at most 2 (one for the orders, one for all their lines).
+        Newest first: the latest ``placed_at`` first; orders with the same
+        ``placed_at`` (SQLite's ``CURRENT_TIMESTAMP`` counts whole seconds) the
+        higher id first. An empty list for a customer without orders.
+
+        Budget: at most 2 queries, whatever the number of orders (loading each
+        order's lines on first access costs one query per order).
         """
         raise NotImplementedError("Task 3: orders_for_customer")

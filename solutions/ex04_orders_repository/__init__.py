@@ -15,14 +15,17 @@ unknown book raises ``UnknownBook``; an empty order or a quantity below 1 raises
 ``ValueError``. ``unit_price`` is the book's price when the order is placed.
 
 Task 2 · ``place_order`` never oversells, however many buyers race for the last
-copies. The tests start 20 buyers at once, each in its own thread with its own
-session, against 5 copies, and expect exactly 5 orders and a stock of 0, on
-SQLite and on PostgreSQL. (A read-check-write ``if stock >= n: stock = stock - n``
-loses updates under concurrency; ``SELECT ... FOR UPDATE`` does nothing on SQLite.)
+copies: buyers in threads of one process, each with its own session, and buyers
+in separate processes (several web-server workers), each with its own engine.
+With 5 copies and 20 buyers at once, exactly 5 orders succeed, 15 get
+``OutOfStock`` and the stock ends at 0, on SQLite and on PostgreSQL. Orders for
+several books race too, and must neither deadlock nor lose a copy.
 
 Task 3 · ``get_order(order_id)`` and ``orders_for_customer(customer_id)`` return
 plain ``PlacedOrder`` values (not ORM objects: they outlive the session), with
-their lines, loading any number of orders in a constant number of queries.
+their lines, loading any number of orders in a constant number of queries;
+a customer's orders come newest first (latest ``placed_at``; on a tie, the
+higher id first).
 
 Task 4 · the Alembic migration ``migrations/versions/rev0002_order_status.py``
 takes the schema from revision ``0001`` (given, in
@@ -30,7 +33,8 @@ takes the schema from revision ``0001`` (given, in
 ``orders.status`` (VARCHAR(12), NOT NULL, existing rows become ``'placed'``)
 with the CHECK constraint ``ck_orders_status_known`` and the index
 ``ix_orders_customer_id``; its ``downgrade()`` removes all three again. Both
-directions keep every existing row, on SQLite (batch mode) and PostgreSQL.
+directions keep every existing row, on SQLite (whose ALTER TABLE cannot add or
+drop a constraint) and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -149,14 +153,17 @@ class OrderRepository:
             return None if order is None else _placed(order)
 
     def orders_for_customer(self, customer_id: int) -> list[PlacedOrder]:
-        """The customer's orders, oldest (lowest id) first, each with its lines."""
+        """The customer's orders, newest first, each with its lines."""
         with self._session_factory() as session:
             # selectinload: one query for the orders, one for all their lines,
             # however many orders there are (lazy loading would be 1 + N).
             orders = session.scalars(
                 select(Order)
                 .where(Order.customer_id == customer_id)
-                .order_by(Order.id)
+                # Without ORDER BY, rows come back in whatever order the database
+                # finds them. Timestamps tie (SQLite's CURRENT_TIMESTAMP counts
+                # whole seconds), so the id decides between equal ones.
+                .order_by(Order.placed_at.desc(), Order.id.desc())
                 .options(selectinload(Order.lines))
             )
             return [_placed(order) for order in orders]

@@ -1,25 +1,30 @@
-"""The learner tools behave as the README promises."""
+"""The learner tools behave as the README promises.
+
+Tests that play the learner work in a scratch copy of the course (see
+``coursecopy``), never in the real ``exercises/`` folder.
+"""
 
 from __future__ import annotations
 
+import html
+import json
 import os
-import shutil
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from coursecopy import coursekit_cli, learner_edit, make_course
 
-from coursekit import catalog, learner, paths
+from coursekit import catalog, learner, paths, statefile
 from coursekit.impl import current_impl, load
 
-
-def run_cli(*args: str, cwd: Path = paths.ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coursekit", *args],
-        cwd=cwd, capture_output=True, text=True, check=False, timeout=300,
-        env={**os.environ, **(env or {})},
-    )  # fmt: skip
+STUB_CANCEL = """
+def cheapest_titles(books, n):
+    raise NotImplementedError
+"""
 
 
 class TestImplSwitch:
@@ -29,10 +34,8 @@ class TestImplSwitch:
         assert current_impl() == "solutions"
         assert load("ex00_warmup").__name__ == "solutions.ex00_warmup"
 
-    def test_exercises_and_bad_values(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """COURSE_IMPL=exercises selects the stubs; an unknown value is an error, not a silent default."""
-        monkeypatch.setenv("COURSE_IMPL", "exercises")
-        assert load("ex00_warmup").__name__ == "exercises.ex00_warmup"
+    def test_bad_values_are_errors(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """An unknown COURSE_IMPL value is an error, not a silent default."""
         monkeypatch.setenv("COURSE_IMPL", "solution")
         with pytest.raises(ValueError, match="COURSE_IMPL"):
             current_impl()
@@ -46,22 +49,51 @@ class TestCatalog:
             catalog.find("77")
 
 
-class TestCheck:
-    def test_solution_passes_with_exit_0(self) -> None:
-        """`check 01 --impl solutions` reports every task done and exits 0."""
-        done = run_cli("check", "01", "--impl", "solutions")
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert "39/39 tests pass" in done.stdout
-        assert "open" not in done.stdout
+@pytest.fixture(scope="module")
+def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A course copy whose ex00 is solved, except Task 1 (cheapest_titles is still a stub)."""
+    root = make_course(tmp_path_factory.mktemp("coursekit") / "course")
+    learner_edit(root, "ex00_warmup.py", STUB_CANCEL)
+    return root
 
-    def test_stub_fails_with_exit_1_and_explains(self) -> None:
-        """Against the stub: a non-zero exit, the first failure with what was expected, and a hint pointer."""
-        result = run_cli("check", "ex01")
+
+class TestCheck:
+    def test_every_task_is_listed_and_each_open_one_explained(self, course: Path) -> None:
+        """Done tasks are ticked; the open task names its first failing test, what was expected and what happened."""
+        result = coursekit_cli(course, "check", "00")
         assert result.returncode == 1
-        assert "0/39 tests pass" in result.stdout
-        assert "expected:" in result.stdout
-        assert "still a stub" in result.stdout
-        assert "hint 01" in result.stdout
+        lines = result.stdout.splitlines()
+        assert lines[0].startswith("ex00 · ")
+        assert "tests pass: keep going." in lines[0]
+        assert any(line.startswith("  ✗ Task 1") for line in lines)
+        assert any(line.startswith("  ✓ Task 2") for line in lines)
+        why = lines[next(i for i, line in enumerate(lines) if line.startswith("  ✗ Task 1")) + 1]
+        assert "expected: " in why
+        assert "got: NotImplementedError: still a stub, start here" in why
+        assert "python -m coursekit hint 00 gives a hint for Task 1" in result.stdout
+
+    def test_names_the_file_and_when_it_was_saved(self, course: Path) -> None:
+        """The report names the file it checked, when it was saved, and that check reads the saved file."""
+        result = coursekit_cli(course, "check", "00")
+        saved = time.strftime(
+            "%H:%M", time.localtime((course / "exercises" / "ex00_warmup.py").stat().st_mtime)
+        )
+        assert "checked exercises/ex00_warmup.py, saved at " + saved in result.stdout
+        assert "check reads the saved file" in result.stdout
+
+    def test_plain_text_whatever_the_terminal_asks(self, course: Path) -> None:
+        """No ANSI colour codes and none of pytest's terminal advice, even with FORCE_COLOR set (as kernels do)."""
+        learner_edit(course, "ex00_warmup.py", "")
+        result = coursekit_cli(course, "check", "00", env={"FORCE_COLOR": "1", "PY_COLORS": "1"})
+        assert "\x1b[" not in result.stdout
+        assert "Use -v" not in result.stdout
+
+    def test_the_reference_passes_with_exit_0(self, course: Path) -> None:
+        """`check 00 --impl solutions`: every task done, exit 0."""
+        result = coursekit_cli(course, "check", "00", "--impl", "solutions")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "tests pass: well done!" in result.stdout
+        assert "✗" not in result.stdout
 
     def test_in_a_notebook_it_never_raises(self) -> None:
         """check() with a bad name returns a report (rendered as HTML) instead of raising."""
@@ -69,57 +101,91 @@ class TestCheck:
         assert not report.ok
         assert "no exercise ex77" in report._repr_html_()
 
-
-class TestProgress:
-    def test_fresh_clone_then_solved(self, tmp_path: Path) -> None:
-        """progress shows ex01 open on a fresh copy, and done once the solution is copied over the stub."""
-        for folder in ("coursekit", "exercises", "solutions", "data"):
-            shutil.copytree(paths.ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
-        (tmp_path / "tests" / "exercises").mkdir(parents=True)
-        for exercise in catalog.all_exercises():
-            if exercise.id not in ("ex00", "ex01"):
-                shutil.rmtree(tmp_path / "exercises" / exercise.module, ignore_errors=True)
-                (tmp_path / "exercises" / f"{exercise.module}.py").unlink(missing_ok=True)
-                continue
-            shutil.copy(exercise.test_path, tmp_path / "tests" / "exercises")
-        shutil.copy(paths.ROOT / "pyproject.toml", tmp_path)
-        shutil.copy(paths.ROOT / "conftest.py", tmp_path)
-        # Share the real work folder: its mypy cache and loaded databases make this 5x faster.
-        env = {"COURSE_WORK_DIR": str(paths.work_dir())}
-
-        fresh = run_cli("progress", cwd=tmp_path, env=env)
-        assert fresh.returncode == 0, fresh.stderr
-        assert _status(fresh.stdout, "ex01") == "open"
-        assert "0/2 exercises done" in fresh.stdout
-
-        shutil.copy(tmp_path / "solutions" / "ex01_modern_python.py", tmp_path / "exercises")
-        solved = run_cli("progress", cwd=tmp_path, env=env)
-        assert _status(solved.stdout, "ex01") == "done"
-        assert _status(solved.stdout, "ex00") == "open"
-        assert "1/2 exercises done" in solved.stdout
+    def test_wording_fits_where_it_is_shown(self) -> None:
+        """A terminal report suggests commands; a notebook report suggests notebook calls."""
+        report = learner.CheckReport("ex02", "t", "exercises", blocker="")
+        report.outcomes = [
+            learner.TestOutcome("t.py::TestA::test_x", "failed", "boom", task=1, task_title="a")
+        ]
+        assert "python -m coursekit hint 02" in str(report)
+        report.where = "notebook"
+        shown = html.unescape(report._repr_html_())
+        assert 'hint("ex02")' in shown
+        assert "python -m coursekit" not in shown
 
 
-def _status(table: str, exercise_id: str) -> str:
-    row = next(line for line in table.splitlines() if line.startswith(exercise_id))
-    return row.split()[-1]
+class TestProgressAndSolution:
+    def test_progress_remembers_until_a_file_changes(self, tmp_path: Path) -> None:
+        """progress re-runs nothing that is known; an edit makes that exercise's result stale."""
+        root = make_course(tmp_path / "course")
+        cold = coursekit_cli(root, "progress")
+        assert "checked just now" in cold.stdout
+        assert "0/1 exercises done" not in cold.stdout  # the copy's ex00 is the reference: done
+        started = time.monotonic()
+        warm = coursekit_cli(root, "progress")
+        assert "checked just now" not in warm.stdout, "a remembered result was run again"
+        assert time.monotonic() - started < 10
+        learner_edit(root, "ex00_warmup.py", STUB_CANCEL)
+        changed = coursekit_cli(root, "progress")
+        assert "checked just now" in changed.stdout
+        assert "0/1 exercises done" in changed.stdout
 
-
-class TestHintsAndSolutions:
-    def test_hints_are_graded_one_at_a_time(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Each call shows the next hint; the last one repeats; --reset starts again."""
-        monkeypatch.setenv("COURSE_WORK_DIR", str(tmp_path))
-        total = len(learner.load_hints(catalog.find("01")))
-        levels = [learner.hint("01").level for _ in range(total + 1)]
-        assert levels == [*range(1, total + 1), total]
-        assert learner.hint("01", reset=True).level == 1
-        assert learner.hint("01", level=3).text == learner.load_hints(catalog.find("01"))[2]
-
-    def test_solution_is_withheld_until_yours_passes(self) -> None:
-        """solution 01 refuses (exit 1) while the stub fails; --force shows the reference code."""
-        refused = run_cli("solution", "01")
+    def test_solution_is_withheld_until_yours_passes(self, course: Path) -> None:
+        """solution 00 refuses (exit 1) while a task is open; --force shows the reference code."""
+        refused = coursekit_cli(course, "solution", "00")
         assert refused.returncode == 1
         assert "Not yet" in refused.stdout
-        forced = run_cli("solution", "01", "--force")
+        forced = coursekit_cli(course, "solution", "00", "--force")
         assert forced.returncode == 0
-        assert "def normalize_isbn13" in forced.stdout
+        assert "def cheapest_titles" in forced.stdout
         assert "NotImplementedError" not in forced.stdout
+
+
+class TestHints:
+    def test_hints_follow_the_first_open_task(self, course: Path) -> None:
+        """hint 00 gives Task 1's hints (the open one) in order: concept, approach, sketch, then the sketch again."""
+        coursekit_cli(course, "check", "00")
+        coursekit_cli(course, "hint", "00", "--reset")
+        shown = [coursekit_cli(course, "hint", "00").stdout.splitlines()[0] for _ in range(3)]
+        assert shown == [
+            "ex00 · Task 1 · hint 2/3 (approach)",
+            "ex00 · Task 1 · hint 3/3 (sketch)",
+            "ex00 · Task 1 · hint 3/3 (sketch)",
+        ]
+
+    def test_a_chosen_task(self, course: Path) -> None:
+        """--task 2 gives Task 2's hints, whatever is open."""
+        first = coursekit_cli(course, "hint", "00", "--task", "2", "--reset")
+        assert first.stdout.startswith("ex00 · Task 2 · hint 1/3 (concept)")
+
+    def test_concurrent_hints_never_corrupt_the_state(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """20 hint calls at once (threads and processes) leave a readable state file."""
+        monkeypatch.setenv("COURSE_WORK_DIR", str(tmp_path))
+        env = {**os.environ, "COURSE_WORK_DIR": str(tmp_path)}
+
+        def one(i: int) -> int:
+            if i % 2:
+                return learner.hint("00", task=1).level
+            done = subprocess.run(
+                [sys.executable, "-m", "coursekit", "hint", "00", "--task", "2"],
+                env=env, capture_output=True, text=True, check=False, cwd=paths.ROOT,
+            )  # fmt: skip
+            return done.returncode
+
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            list(pool.map(one, range(20)))
+        state = statefile.read_json(tmp_path / "learner" / "hints.json")
+        assert state == {"ex00/task1": 3, "ex00/task2": 3}
+
+    def test_a_damaged_state_file_is_a_reset_not_a_crash(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An empty or garbled state file starts the hints again instead of breaking hint for good."""
+        monkeypatch.setenv("COURSE_WORK_DIR", str(tmp_path))
+        state = tmp_path / "learner" / "hints.json"
+        state.parent.mkdir(parents=True)
+        for damage in ("", "{not json", json.dumps([1, 2])):
+            state.write_text(damage)
+            assert learner.hint("00", task=1).level == 1

@@ -70,7 +70,9 @@ class TestLoader:
         """Popularity is skewed: the top 1% of books take far more than 1% of reviews and sales."""
         with loaded.connect() as connection:
             per_book = sorted(
-                connection.execute(select(func.count()).select_from(Review).group_by(Review.book_id)).scalars(),
+                connection.execute(
+                    select(func.count()).select_from(Review).group_by(Review.book_id)
+                ).scalars(),
                 reverse=True,
             )
             statuses = set(connection.execute(select(Order.status).distinct()).scalars())

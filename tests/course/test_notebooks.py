@@ -29,6 +29,7 @@ MACHINE_PATH = re.compile(
 )
 # The data set spans 2024-2025; a later date in an output is the clock leaking in.
 RUN_DATE = re.compile(r"\b20(2[6-9]|[3-9]\d)-\d\d-\d\d")
+CLOCK = re.compile(r"\b(saved at|remembered from) \d\d:\d\d")
 SECRET = re.compile(r"(eyJ[A-Za-z0-9_-]{20,}\.|token=[0-9a-f]{16,})")
 
 
@@ -105,7 +106,7 @@ class TestNotebook:
         for cell in code_cells(load(path)):
             text = json.dumps(cell.get("outputs", []))
             text = re.sub(r'"image/png": "[^"]*"', "", text)
-            for pattern in (MACHINE_PATH, RUN_DATE, SECRET):
+            for pattern in (MACHINE_PATH, RUN_DATE, CLOCK, SECRET):
                 match = pattern.search(text)
                 assert match is None, f"{match.group(0)!r} in output of: {source(cell)[:80]}"
 

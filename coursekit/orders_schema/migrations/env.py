@@ -29,9 +29,7 @@ def run_migrations_online() -> None:
             connection.commit()
         # render_as_batch: autogenerate writes `with op.batch_alter_table(...)`,
         # which is a plain ALTER TABLE on PostgreSQL and a table rebuild on SQLite.
-        context.configure(
-            connection=connection, target_metadata=target_metadata, render_as_batch=True
-        )
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()
         if sqlite:

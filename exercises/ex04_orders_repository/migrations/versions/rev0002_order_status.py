@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa  # noqa: F401  (you will need it)
-from alembic import op  # noqa: F401  (you will need it)
+import sqlalchemy as sa  # noqa: F401  (the usual imports of a migration)
+from alembic import op  # noqa: F401
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -18,34 +18,36 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Task 4 (TODO 8): take the schema from revision 0001 to the models (revision 0002).
+    """Task 4: take the schema from revision 0001 to the models (revision 0002).
 
-    Read both: revision 0001 in
-    ``coursekit/orders_schema/migrations/versions/rev0001_create_schema.py`` and
-    the models in ``coursekit/orders_schema/__init__.py``. On table ``orders``:
+    Compare revision 0001
+    (``coursekit/orders_schema/migrations/versions/rev0001_create_schema.py``)
+    with the models (``coursekit/orders_schema/__init__.py``). After upgrade,
+    table ``orders`` has:
 
-    1. add column ``status``: String(12), NOT NULL; every existing order must
-       become ``'placed'`` (a ``server_default`` fills existing rows);
-    2. add the CHECK constraint ``ck_orders_status_known``:
-       ``status IN ('placed', 'paid', 'shipped', 'cancelled')``;
-    3. add the index ``ix_orders_customer_id`` on ``customer_id``.
+    - column ``status``: VARCHAR(12), NOT NULL, ``'placed'`` for every order
+      that existed before the upgrade and for new orders that do not say;
+    - the CHECK constraint ``ck_orders_status_known``, which accepts exactly
+      the statuses ``placed``, ``paid``, ``shipped`` and ``cancelled``;
+    - the index ``ix_orders_customer_id`` on ``customer_id``;
 
-    SQLite cannot add a CHECK constraint with ALTER TABLE, so do all three inside
-    ``with op.batch_alter_table("orders") as batch_op:`` (Alembic then rebuilds
-    the table on SQLite and emits plain ALTER TABLE on PostgreSQL).
+    and nothing else has changed: every row of every table is kept. Alembic's
+    autogenerate then finds no difference between the database and the models.
 
-    The models' MetaData has a naming convention ("ck_%(table_name)s_..."), and
-    Alembic applies it to the names you pass: wrap full names in ``op.f(...)``
-    ("final name") so they are used exactly as written.
+    Facts worth knowing: SQLite's ALTER TABLE can add a column but cannot add
+    or drop a constraint; the models' MetaData has a naming convention
+    (``"ck_%(table_name)s_%(constraint_name)s"``) that Alembic applies to the
+    names a migration passes, unless told a name is final; autogenerate never
+    detects CHECK constraints; a migration is a snapshot of one moment, and
+    must keep working after the models change.
     """
-    # TODO 8
     raise NotImplementedError("Task 4: write the upgrade")
 
 
 def downgrade() -> None:
-    """Task 4 (TODO 9): undo upgrade() exactly, keeping every row: index, CHECK, column.
+    """Task 4: undo upgrade() exactly: back to the revision 0001 schema, every row kept.
 
-    The CHECK constraint mentions ``status``, so drop it before the column.
+    No column, constraint or index of revision 0002 is left behind, and
+    upgrading again afterwards works.
     """
-    # TODO 9
     raise NotImplementedError("Task 4: write the downgrade")
