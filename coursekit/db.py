@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from coursekit import runs
+from coursekit.check_protocol import DATABASE_URL_ENV
 
-DATABASE_URL_ENV: Final = "COURSE_DATABASE_URL"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _SCHEMA_COMMENT = "coursekit run={run} host={host} created={created}"
 # Schemas left by runs on other machines (which cannot be asked whether they

@@ -10,13 +10,15 @@ database in use: change any of them and the result is stale.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from coursekit import db, paths, statefile
+from coursekit import paths, statefile
 from coursekit.catalog import Exercise
+from coursekit.check_protocol import DATABASE_URL_ENV
 from coursekit.impl import Impl
 from coursekit.preflight import exercise_files
 from coursekit.runner import TestOutcome
@@ -36,11 +38,10 @@ def fingerprint(exercise: Exercise, impl: Impl) -> str:
             digest.update(path.read_bytes())
         except OSError:
             digest.update(b"<missing>")
-    try:
-        backend = db.backend()
-    except ValueError:
-        backend = "invalid-url"
-    digest.update(f"{impl}|{backend}".encode())
+    # The database URL as written (a different server is a different result);
+    # read raw so that remembering results needs no database driver.
+    database = os.environ.get(DATABASE_URL_ENV, "").strip() or "sqlite"
+    digest.update(f"{impl}|{database}".encode())
     return digest.hexdigest()
 
 

@@ -39,14 +39,17 @@ from typing import Any
 
 import pytest
 
-RESULTS_ENV = "COURSEKIT_RESULTS"
-PREFLIGHT_ENV = "COURSEKIT_PREFLIGHT"
-STAGE_ENV = "COURSEKIT_STAGE"  # "fast": leave deep tests out; anything else: run what was asked
-TIME_LIMIT_ENV = "COURSEKIT_TIME_LIMIT"
-PARENT_PID_ENV = "COURSEKIT_PARENT_PID"
-DEFAULT_TIME_LIMIT_S = 5.0
-DEEP_MARKER = "deep"
-TIME_LIMIT_MARKER = "time_limit"
+from coursekit.check_protocol import (
+    DEEP_MARKER,
+    DEFAULT_TIME_LIMIT_S,
+    PARENT_PID_ENV,
+    PREFLIGHT_ENV,
+    RESULTS_ENV,
+    STAGE_ENV,
+    TIME_LIMIT_ENV,
+    TIME_LIMIT_MARKER,
+)
+
 _EXIT_STATUS = pytest.StashKey[int]()
 _TASK = re.compile(r"^Task\s+(\d+)\s*[:.]\s*(.*)$")
 

@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from coursekit import paths
-from coursekit.impl import IMPL_ENV, Impl
-from coursekit.results_plugin import (
+from coursekit.check_protocol import (
     DEEP_MARKER,
     PARENT_PID_ENV,
     PREFLIGHT_ENV,
@@ -42,6 +41,7 @@ from coursekit.results_plugin import (
     STAGE_ENV,
     TIME_LIMIT_ENV,
 )
+from coursekit.impl import IMPL_ENV, Impl
 from coursekit.runs import RUN_ID_ENV
 
 Stage = Literal["all", "fast"]
@@ -159,10 +159,29 @@ def _child_env(impl: Impl, results: Path, stage: Stage, preflight: str | None,
     return env
 
 
-def _command(targets: Sequence[str], extra_args: Sequence[str]) -> list[str]:
+_TOP_LEVEL_HYPOTHESIS = re.compile(r"^(import|from) (hypothesis|schemathesis)\b", re.MULTILINE)
+
+
+def _uses_hypothesis(targets: Sequence[str], cwd: Path, stage: Stage) -> bool:
+    """Whether the tests that will run use hypothesis (or schemathesis, built on it):
+    imported at the top of a test file, or anywhere in it when deep tests run."""
+    for target in targets:
+        try:
+            text = (cwd / target.split("::", 1)[0]).read_text(encoding="utf-8")
+        except OSError:
+            return True  # cannot tell: load the plugin
+        if _TOP_LEVEL_HYPOTHESIS.search(text) or (stage != "fast" and "hypothesis" in text):
+            return True
+    return False
+
+
+def _command(targets: Sequence[str], extra_args: Sequence[str], cwd: Path, stage: Stage) -> list[str]:
+    # Hypothesis's plugin costs its import (a tenth of a second): only where used.
+    uses = _uses_hypothesis(targets, cwd, stage)
+    hypothesis = ["-p", "_hypothesis_pytestplugin"] if uses else []
     return [
         sys.executable, "-m", "pytest", "-q", "--no-header", "-p", "no:cacheprovider",
-        "-p", "anyio", "-p", "_hypothesis_pytestplugin", "-p", "coursekit.results_plugin",
+        "-p", "anyio", *hypothesis, "-p", "coursekit.results_plugin",
         # Only each failure's message is read back: full tracebacks would triple the time.
         "--tb=no", "--show-capture=no", "--color=no", *extra_args, *targets,
     ]  # fmt: skip
@@ -239,9 +258,10 @@ def _run_child(
     env = {**env, RESULTS_ENV: str(results)}
     watch = _Watch()
     stopped = ""
+    stage: Stage = "fast" if env.get(STAGE_ENV) == "fast" else "all"
     with output.open("wb") as sink:
         process = subprocess.Popen(
-            _command(targets, extra_args), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+            _command(targets, extra_args, cwd, stage), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
             stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         offset, pending = 0, b""
