@@ -41,7 +41,9 @@ import pytest
 
 from coursekit.check_protocol import (
     DEEP_MARKER,
+    DEFAULT_IMPORT_TIME_LIMIT_S,
     DEFAULT_TIME_LIMIT_S,
+    IMPORT_TIME_LIMIT_ENV,
     PARENT_PID_ENV,
     PREFLIGHT_ENV,
     RESULTS_ENV,
@@ -152,7 +154,8 @@ def _preflight(module: str) -> None:
 
     _stream.emit("preflight", module=module)
     try:
-        with alarm(float(os.environ.get(TIME_LIMIT_ENV, DEFAULT_TIME_LIMIT_S)), "importing your module"):
+        limit = float(os.environ.get(IMPORT_TIME_LIMIT_ENV, DEFAULT_IMPORT_TIME_LIMIT_S))
+        with alarm(limit, "importing your module"):
             load(module)
     except (Exception, SystemExit, TimeLimitExceeded) as exc:
         where = _learner_frame(exc.__traceback__)

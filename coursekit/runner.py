@@ -35,6 +35,8 @@ from typing import Any, Literal
 from coursekit import paths
 from coursekit.check_protocol import (
     DEEP_MARKER,
+    DEFAULT_IMPORT_TIME_LIMIT_S,
+    IMPORT_TIME_LIMIT_ENV,
     PARENT_PID_ENV,
     PREFLIGHT_ENV,
     RESULTS_ENV,
@@ -287,7 +289,8 @@ def _run_child(
                     allowed = 3 * _limit_of(watch, watch.running, default_limit) + 2.0
                     stuck = now - watch.running_since > allowed
                 elif watch.preflight_started and watch.preflight_error is None and not watch.collected:
-                    stuck = now - watch.preflight_since > 3 * default_limit + 2.0
+                    import_limit = float(env.get(IMPORT_TIME_LIMIT_ENV, DEFAULT_IMPORT_TIME_LIMIT_S))
+                    stuck = now - watch.preflight_since > import_limit + 5.0
                 else:
                     stuck = False
                 if stuck:

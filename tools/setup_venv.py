@@ -72,7 +72,20 @@ def install() -> None:
         if got_uv:
             say("installing the course's pinned packages with uv (about 30-60 s on a first run)")
             done = subprocess.run(
-                [python, "-m", "uv", "pip", "install", "--python", python, "-r", str(LOCK)], check=False
+                # Compiled now, so that a learner's first check does not pay for it.
+                [
+                    python,
+                    "-m",
+                    "uv",
+                    "pip",
+                    "install",
+                    "--compile-bytecode",
+                    "--python",
+                    python,
+                    "-r",
+                    str(LOCK),
+                ],
+                check=False,
             )
             if done.returncode == 0:
                 say(f"installed in {time.monotonic() - started:.0f} s")

@@ -61,7 +61,6 @@ def coursekit_cli(course: Path, *args: str, timeout: float = 120,
     full_env = {
         **os.environ,
         "COURSE_WORK_DIR": str(course / "work"),
-        "PYTHONDONTWRITEBYTECODE": "1",
         **(env or {}),
     }
     full_env.pop("COURSE_RUN_ID", None)

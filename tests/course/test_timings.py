@@ -31,7 +31,9 @@ def time_section(path: Path) -> str:
 def test_notebook_time_matches_the_source_of_truth(path: Path) -> None:
     """'About T minutes: R reading and running, E for the exercise.' with T = R + E from timings.toml."""
     reading, exercise = TIMINGS[path.name[:2]]
-    expected = f"About {reading + exercise} minutes: {reading} reading and running, {exercise} for the exercise."
+    expected = (
+        f"About {reading + exercise} minutes: {reading} reading and running, {exercise} for the exercise."
+    )
     assert expected in time_section(path)
 
 
