@@ -140,7 +140,7 @@ def _relative(path: Path) -> str:
         return path.as_posix()
 
 
-def _child_env(impl: Impl, results: Path, stage: Stage, preflight: str | None,
+def _child_env(impl: Impl, stage: Stage, preflight: str | None,
                time_limit: float | None, extra: dict[str, str] | None) -> dict[str, str]:  # fmt: skip
     env = {**os.environ, **(extra or {})}
     # Plain text whatever the notebook kernel asked for (it sets FORCE_COLOR).
@@ -151,7 +151,6 @@ def _child_env(impl: Impl, results: Path, stage: Stage, preflight: str | None,
     # locust (gevent) and schemathesis for every check.
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     env[IMPL_ENV] = impl
-    env[RESULTS_ENV] = str(results)
     env[STAGE_ENV] = stage
     env[PARENT_PID_ENV] = str(os.getpid())
     if preflight:
@@ -346,7 +345,7 @@ def run_tests(
     targets: list[str] = list(nodeids) if nodeids is not None else [str(p) for p in test_paths]
     with tempfile.TemporaryDirectory(prefix="coursekit-") as scratch_name:
         scratch = Path(scratch_name)
-        child_env = _child_env(impl, scratch / "unused", stage, preflight, time_limit, env)
+        child_env = _child_env(impl, stage, preflight, time_limit, env)
         default_limit = time_limit if time_limit is not None else 5.0
         for attempt in range(MAX_RESTARTS + 1):
             watch, state.returncode, state.output, stopped = _run_child(
