@@ -15,7 +15,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 .PHONY: help setup lab test lint typecheck pytest verify test-db check progress hint solution \
-        variants bench-check notebooks lock clean
+        variants bench-check notebooks lock spectral lint-openapi clean pytest-tests pytest-notebooks
 
 help:
 	@echo "make lab              open the course in JupyterLab (sets everything up first)"
@@ -24,6 +24,8 @@ help:
 	@echo "make progress         which exercises are done"
 	@echo "make hint EX=01       the next hint for exercise 01 (TASK=3 for a chosen task)"
 	@echo "make solution EX=01   the reference solution (once yours passes)"
+	@echo "make spectral         install the OpenAPI linter (needs Node.js and npm)"
+	@echo "make lint-openapi EX=03  lint your API's OpenAPI with the OWASP rules"
 	@echo "make verify           (maintainers) stubs fail, wrong answers fail, tooling survives faults"
 	@echo "make test-db          database tests on PostgreSQL (PG_URL=$(PG_URL))"
 	@echo "make bench-check      (maintainers) median check time per exercise"
@@ -47,8 +49,16 @@ typecheck: setup
 
 # The learner's own exercises/ are not tested here (the tests import solutions/),
 # so `make test` stays green whatever state a learner's exercises are in.
+# Tests and notebooks run side by side, one per core; each half's output is printed
+# whole when it ends, and either half failing fails the target.
 pytest: setup
-	$(PY) -m pytest $(NBVAL) tests notebooks
+	@$(MAKE) --no-print-directory -j2 --output-sync=target pytest-tests pytest-notebooks
+
+pytest-tests:
+	$(PY) -m pytest -p no:nbval tests
+
+pytest-notebooks:
+	$(PY) -m pytest $(NBVAL) notebooks
 
 test: lint typecheck pytest
 
@@ -85,6 +95,14 @@ notebooks: setup
 
 lock:
 	$(PYTHON) tools/lock.py
+
+# Spectral (OpenAPI and OWASP API Security lint, notebooks 03 and 06): a Node.js tool,
+# installed from tools/spectral/package-lock.json. Needs node and npm.
+spectral:
+	cd tools/spectral && npm ci --no-audit --no-fund --silent
+
+lint-openapi: setup
+	$(PY) -m coursekit lint-openapi $(EX)
 
 clean:
 	rm -rf work .pytest_cache .mypy_cache .ruff_cache

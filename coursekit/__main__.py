@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from coursekit import learner
+from coursekit.impl import Impl
 
 
 def _stop_on_terminate(signum: int, frame: FrameType | None) -> None:
@@ -52,7 +53,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench.add_argument("--runs", type=int, default=5)
     bench.add_argument("exercise", nargs="*")
 
+    lint = sub.add_parser(
+        "lint-openapi", help="lint an exercise app's OpenAPI with Spectral's OWASP rules (make spectral)"
+    )
+    lint.add_argument("exercise", help="an exercise whose module has create_app(), e.g. 03")
+    lint.add_argument("--impl", choices=["exercises", "solutions"], default="exercises")
+
     args = parser.parse_args(argv)
+    if args.command == "lint-openapi":
+        return _lint_openapi(args.exercise, args.impl)
     if args.command == "check":
         report = learner.check(args.exercise, impl=args.impl, deep=not args.fast)
         print(report)
@@ -85,6 +94,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(text, flush=True)
         all_ok &= ok
     return 0 if all_ok else 1
+
+
+def _lint_openapi(key: str, impl: Impl) -> int:
+    from coursekit import catalog, spectral
+    from coursekit.impl import load
+
+    if not spectral.available():
+        print(spectral.INSTALL_HINT)
+        return 2
+    module = load(catalog.find(key).module, impl)
+    create_app = getattr(module, "create_app", None)
+    if create_app is None:
+        print(f"{module.__name__} has no create_app(): nothing to lint")
+        return 2
+    try:
+        document = create_app().openapi()
+    except NotImplementedError:
+        print(f"{module.__name__}.create_app() is not written yet: nothing to lint")
+        return 2
+    findings = spectral.lint_openapi(document)
+    print(spectral.format_table(spectral.summary(findings)))
+    blocking = spectral.in_scope_errors(findings)
+    print(f"\n{len(blocking)} error(s) in scope; rules marked 06 are the security notebook's work.")
+    return 1 if blocking else 0
 
 
 if __name__ == "__main__":

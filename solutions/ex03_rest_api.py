@@ -12,6 +12,7 @@ in ``exercises/ex03_rest_api.py``; this module implements it in five layers:
 
 import base64
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -19,7 +20,7 @@ from http import HTTPStatus
 from typing import Annotated, Any, Final, Literal, get_args
 
 import anyio
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -27,6 +28,7 @@ from pydantic import (
     MISSING,
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -34,6 +36,7 @@ from pydantic import (
     WithJsonSchema,
     field_validator,
 )
+from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -53,8 +56,18 @@ PROBLEM_BASE: Final = "https://bookstore.example/problems/"
 CENT: Final = Decimal("0.01")
 # Ids fit a 32-bit SQL integer column (notebook 04 moves this store into a database).
 MAX_ID: Final = 2_147_483_647
+MAX_ORDER_LINES: Final = 50
+MAX_INSTANCE_LENGTH: Final = 2048  # longer request paths are not echoed in problems
+# Room for the longest cursor this API issues, with margin: a 200-character title is at
+# most 1,200 bytes as Pydantic writes JSON (control characters become \uXXXX; json.dumps
+# would write an emoji as two such escapes, 2,400 bytes) and base64 adds a third. A cap
+# below that would reject the API's own cursors.
+MAX_CURSOR_LENGTH: Final = 4096
 # Internal business rule: what the store pays the publisher, as a share of the price.
 COST_SHARE: Final = Decimal("0.60")
+# OWASP API4:2023 asks every integer in the contract to state its width and range, so that
+# clients, code generators and fuzzers know the bounds the server enforces.
+INT32: Final[JsonDict] = {"format": "int32"}
 
 
 class PaymentGateway:
@@ -224,20 +237,49 @@ def normalise_price(value: Decimal) -> Decimal:
 
 
 # [0-9], not \d: \d also matches other scripts' digits (for example Arabic-Indic).
-Isbn = Annotated[str, StringConstraints(pattern=r"^[0-9]{13}$"), AfterValidator(check_isbn13)]
+IsbnText = Annotated[str, StringConstraints(min_length=13, max_length=13, pattern=r"^[0-9]{13}$")]
+Isbn = Annotated[IsbnText, AfterValidator(check_isbn13)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Author = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID, json_schema_extra=INT32)]
+Quantity = Annotated[int, Field(ge=1, le=100, json_schema_extra=INT32)]
+PRICE_TEXT: Final = r"^[0-9]{1,6}(\.[0-9]{1,2})?$"
+
+
+def plain_price_text(value: object) -> object:
+    # Decimal alone would also take "1E+2", " 7" or "0000012.50": a string price must look
+    # like the one the contract documents, so the schema below tells clients the truth.
+    if isinstance(value, str) and re.fullmatch(PRICE_TEXT, value) is None:
+        raise ValueError("a price given as a string is digits with at most two decimals, like '12.50'")
+    return value
+
+
 # le= puts the cap in the OpenAPI schema as a maximum; max_digits alone would not show it.
+# The schema is written out because Pydantic documents a Decimal's string form unbounded.
 PriceIn = Annotated[
     Decimal,
     Field(ge=0, le=Decimal("999999.99"), max_digits=8, decimal_places=2),
+    BeforeValidator(plain_price_text),
     AfterValidator(normalise_price),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": 999999.99},
+                {"type": "string", "pattern": PRICE_TEXT, "maxLength": 9},
+            ],
+            "examples": ["12.50"],
+        },
+        mode="validation",
+    ),
 ]
 # Money goes out as a string with exactly two decimals: JSON numbers are floats to most clients.
+# 16 characters hold the largest order total (50 lines x 100 copies x 999,999.99).
 Money = Annotated[
     Decimal,
     PlainSerializer(lambda value: f"{value:.2f}", return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "examples": ["12.50"]}),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "maxLength": 16, "examples": ["12.50"]}
+    ),
 ]
 
 
@@ -271,24 +313,26 @@ class BookOut(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
 
-    id: int
-    isbn: str
-    title: str
-    author: str
-    genre: str
+    id: Id
+    isbn: IsbnText
+    title: Title
+    author: Author
+    genre: Genre
     price: Money
 
 
 class BookPage(BaseModel):
-    items: list[BookOut]
-    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at the end.")
+    items: list[BookOut] = Field(max_length=100)  # at most ?limit= items, and limit <= 100
+    next_cursor: Annotated[str, StringConstraints(max_length=MAX_CURSOR_LENGTH)] | None = Field(
+        description="Pass as ?cursor= for the next page; null at the end."
+    )
 
 
 class OrderLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    book_id: int = Field(ge=1, le=MAX_ID)
-    quantity: int = Field(ge=1, le=100)
+    book_id: Id
+    quantity: Quantity
 
 
 class OrderCreate(BaseModel):
@@ -298,7 +342,7 @@ class OrderCreate(BaseModel):
 
     # max_length bounds the work one request can cause (OWASP API4:2023): a 10,000-line
     # order is refused by validation, before a single book is looked up or charged.
-    lines: list[OrderLineIn] = Field(min_length=1, max_length=50)
+    lines: list[OrderLineIn] = Field(min_length=1, max_length=MAX_ORDER_LINES)
 
     @field_validator("lines")
     @classmethod
@@ -312,16 +356,16 @@ class OrderCreate(BaseModel):
 class OrderLineOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    book_id: int
-    quantity: int
+    book_id: Id
+    quantity: Quantity
     unit_price: Money
 
 
 class OrderOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    id: int
-    lines: list[OrderLineOut]
+    id: Id
+    lines: list[OrderLineOut] = Field(max_length=MAX_ORDER_LINES)
     total: Money
 
 
@@ -336,22 +380,33 @@ def reason_phrase(status: int) -> str:
     return RFC9110_PHRASES.get(status) or HTTPStatus(status).phrase
 
 
+# Errors are bounded like everything else: a body with thousands of bad fields, or a key
+# of a megabyte, must not turn into an error response of the same size.
+MAX_REPORTED_ERRORS: Final = 100
+MAX_TEXT: Final = 1000
+LocPart = (
+    Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+    | Annotated[int, Field(ge=0, le=MAX_ID, json_schema_extra=INT32)]
+)
+
+
 class FieldError(BaseModel):
-    loc: list[str | int]
-    msg: str
-    type: str
+    loc: list[LocPart] = Field(max_length=16)
+    msg: Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+    type: Annotated[str, StringConstraints(max_length=100)]
 
 
 class Problem(BaseModel):
     """RFC 9457 problem details: the one shape of every error this API returns."""
 
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str
-    instance: str
+    type: Annotated[str, StringConstraints(max_length=200)] = "about:blank"
+    title: Annotated[str, StringConstraints(max_length=100)]
+    status: int = Field(ge=400, le=599, json_schema_extra=INT32)
+    detail: Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+    # The request path; left out (RFC 9457 makes it optional) when it is too long to echo.
+    instance: Annotated[str, StringConstraints(max_length=MAX_INSTANCE_LENGTH)] | SkipJsonSchema[None] = None
     # Extension member of the validation-error type only (about:blank defines no extensions).
-    errors: list[FieldError] | SkipJsonSchema[None] = None
+    errors: Annotated[list[FieldError], Field(max_length=MAX_REPORTED_ERRORS)] | SkipJsonSchema[None] = None
 
 
 class ProblemError(Exception):
@@ -373,9 +428,10 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     # RFC 9457: with type "about:blank" the title is the status's reason phrase.
+    path = request.url.path
     problem = Problem(
         type=type_, title=title or reason_phrase(status), status=status, detail=detail,
-        instance=request.url.path, errors=errors,
+        instance=path if len(path) <= MAX_INSTANCE_LENGTH else None, errors=errors,
     )  # fmt: skip
     return JSONResponse(
         problem.model_dump(mode="json", exclude_none=True),
@@ -420,10 +476,17 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def validation_problem(request: Request, exc: RequestValidationError) -> Response:
         # Keep loc/msg/type only: "input" would echo what the client sent (maybe a secret)
         # and "ctx" may hold exception objects that are not even JSON serialisable.
+        found = exc.errors()
         errors = [
-            FieldError(loc=list(e["loc"]), msg=str(e["msg"]), type=str(e["type"])) for e in exc.errors()
+            FieldError(
+                loc=[part if isinstance(part, int) else clip(str(part)) for part in e["loc"]][:16],
+                msg=clip(str(e["msg"])),
+                type=clip(str(e["type"]), 100),
+            )
+            for e in found[:MAX_REPORTED_ERRORS]
         ]
-        detail = f"The request is invalid: {len(errors)} error(s), see 'errors'."
+        shown = "" if len(found) <= MAX_REPORTED_ERRORS else f", the first {MAX_REPORTED_ERRORS} shown"
+        detail = f"The request is invalid: {len(found)} error(s){shown}, see 'errors'."
         # A type of our own, not about:blank: it is the type that defines the errors member.
         return problem_response(
             request, 422, detail, type_=VALIDATION_PROBLEM, title=reason_phrase(422), errors=errors
@@ -433,6 +496,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def server_problem(request: Request, exc: Exception) -> Response:
         # No exception text: internals (SQL, paths) are for the logs, not for clients.
         return problem_response(request, 500, "An unexpected error occurred.")
+
+
+def clip(text: str, limit: int = MAX_TEXT) -> str:
+    """At most ``limit`` characters: a client's key names end up in error locations."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -449,7 +517,10 @@ def problem_openapi(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description,
+                contact=app.contact, servers=app.servers, tags=app.openapi_tags, routes=app.routes,
+            )  # fmt: skip
             for path_item in schema["paths"].values():
                 for operation in path_item.values():
                     for status, response in operation.get("responses", {}).items():
@@ -463,12 +534,6 @@ def problem_openapi(app: FastAPI) -> None:
 
 
 # --------------------------------------------------------------------------- 4. cursors
-
-# Room for the longest cursor this API issues, with margin: a 200-character title is at
-# most 1,200 bytes as Pydantic writes JSON (control characters become \uXXXX; json.dumps
-# would write an emoji as two such escapes, 2,400 bytes) and base64 adds a third. A cap
-# below that would reject the API's own cursors.
-MAX_CURSOR_LENGTH: Final = 4096
 
 
 class CursorData(BaseModel):
@@ -525,17 +590,20 @@ def cursor_after(book: BookRecord, *, sort: Sort, genre: Genre | None) -> str:
 LOCATION_HEADER: Final = {
     "description": "Path of the created resource",
     "required": True,
-    "schema": {"type": "string"},
+    "schema": {"type": "string", "maxLength": 64, "pattern": r"^/v1/(books|orders)/[0-9]+$"},
 }
+# Out of range is a 422 before the route runs, and the contract says so (OWASP API4:2023).
+BookId = Annotated[int, Path(ge=1, le=MAX_ID, json_schema_extra=INT32)]
+OrderId = Annotated[int, Path(ge=1, le=MAX_ID, json_schema_extra=INT32)]
 
 # 400: a body that is not even text/JSON; 422: a request that fails validation.
-books = APIRouter(prefix="/books", tags=["books"], responses=problems(400, 422))
+books = APIRouter(prefix="/books", tags=["books"], responses=problems(400, 422, 500))
 
 
 @books.get("", response_model=BookPage)
 async def list_books(
     store: StoreDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: Annotated[int, Query(ge=1, le=100, json_schema_extra=INT32)] = 20,
     cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
     genre: Genre | None = None,
     sort: Sort = "id",
@@ -565,6 +633,7 @@ async def list_books(
     },
 )
 async def create_book(payload: BookCreate, store: StoreDep, request: Request, response: Response) -> BookOut:
+    """Add a book; its ISBN must be new. Answers 201 with a Location header."""
     try:
         book = store.books.add(**payload.model_dump())
     except DuplicateIsbnError:
@@ -583,12 +652,14 @@ def book_or_404(store: Store, book_id: int) -> BookRecord:
 
 
 @books.get("/{book_id}", response_model=BookOut, responses=problems(404))
-async def get_book(book_id: int, store: StoreDep) -> BookOut:
+async def get_book(book_id: BookId, store: StoreDep) -> BookOut:
+    """One book by id."""
     return BookOut.model_validate(book_or_404(store, book_id))
 
 
 @books.patch("/{book_id}", response_model=BookOut, responses=problems(404))
-async def update_book(book_id: int, payload: BookUpdate, store: StoreDep) -> BookOut:
+async def update_book(book_id: BookId, payload: BookUpdate, store: StoreDep) -> BookOut:
+    """Change the fields sent (JSON merge semantics); omitted fields keep their values."""
     book = book_or_404(store, book_id)
     # Only the keys the client sent (MISSING ones are left out): the rest stays as it is.
     for name, value in payload.model_dump().items():
@@ -596,7 +667,7 @@ async def update_book(book_id: int, payload: BookUpdate, store: StoreDep) -> Boo
     return BookOut.model_validate(book)
 
 
-orders = APIRouter(prefix="/orders", tags=["orders"], responses=problems(400, 422))
+orders = APIRouter(prefix="/orders", tags=["orders"], responses=problems(400, 422, 500))
 
 IdempotencyKey = Annotated[
     str,
@@ -639,6 +710,7 @@ def price_lines(store: Store, payload: OrderCreate) -> tuple[OrderLineRecord, ..
 async def create_order(
     payload: OrderCreate, idempotency_key: IdempotencyKey, store: StoreDep, request: Request
 ) -> Response:
+    """Place an order at today's prices. A retry with the same Idempotency-Key replays it."""
     digest = fingerprint(payload)
     # From this lookup to the claim below there is no await: on one event loop nothing else
     # runs in between, so two concurrent requests cannot both find the key free. (Several
@@ -675,7 +747,8 @@ async def create_order(
 
 
 @orders.get("/{order_id}", response_model=OrderOut, responses=problems(404))
-async def get_order(order_id: int, store: StoreDep) -> OrderOut:
+async def get_order(order_id: OrderId, store: StoreDep) -> OrderOut:
+    """One order by id."""
     order = store.orders.get(order_id)
     if order is None:
         raise ProblemError(404, "order-not-found", "Order not found", f"No order with id {order_id}.")
@@ -690,7 +763,19 @@ v1.include_router(orders)
 
 def create_app(payments: PaymentGateway | None = None) -> FastAPI:
     """A new app with its own empty store: two apps never share state."""
-    app = FastAPI(title="Bookstore API", version="1.0.0")
+    app = FastAPI(
+        title="Bookstore API",
+        version="1.0.0",
+        description="Catalog and orders of the course's bookstore. Every error is an RFC 9457 "
+        "problem (application/problem+json).",
+        contact={"name": "Bookstore API team", "url": "https://bookstore.example/api"},
+        # x-internal: false says this document is meant for the public (OWASP API9:2023).
+        servers=[{"url": "https://api.bookstore.example", "description": "production", "x-internal": False}],
+        openapi_tags=[
+            {"name": "books", "description": "The catalog: list, read, add and edit books."},
+            {"name": "orders", "description": "Place orders (idempotently) and read them back."},
+        ],
+    )
     app.state.store = Store(payments=payments if payments is not None else PaymentGateway())
     app.include_router(v1)
     install_problem_handlers(app)
