@@ -11,11 +11,13 @@ STAMP  := $(VENV)/.installed-stamp
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with nbval-sanitize.cfg
 EX     ?= 00
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+REDIS_URL ?= redis://127.0.0.1:6379/0
 # JupyterLab refuses to run as root unless told; containers often run as root.
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 .PHONY: help setup lab test lint typecheck pytest verify test-db check progress hint solution \
-        variants bench-check notebooks lock spectral lint-openapi clean pytest-tests pytest-notebooks
+        variants bench-check notebooks lock spectral lint-openapi clean pytest-tests pytest-notebooks \
+        test-redis
 
 help:
 	@echo "make lab              open the course in JupyterLab (sets everything up first)"
@@ -28,6 +30,7 @@ help:
 	@echo "make lint-openapi EX=03  lint your API's OpenAPI with the OWASP rules"
 	@echo "make verify           (maintainers) stubs fail, wrong answers fail, tooling survives faults"
 	@echo "make test-db          database tests on PostgreSQL (PG_URL=$(PG_URL))"
+	@echo "make test-redis       rate-limit tests on Redis (REDIS_URL=$(REDIS_URL))"
 	@echo "make bench-check      (maintainers) median check time per exercise"
 	@echo "make notebooks        (maintainers) re-execute every notebook and store its outputs"
 	@echo "make lock             (maintainers) re-resolve requirements.txt and environment.yml"
@@ -44,7 +47,10 @@ lab: setup
 lint: setup
 	$(PY) -m ruff check coursekit solutions tests tools data
 
-typecheck: setup
+typetest-redis: setup
+	COURSE_REDIS_URL="$(REDIS_URL)" $(PY) -m pytest -m redis -p no:nbval tests
+
+check: setup
 	$(PY) -m mypy --strict coursekit solutions
 
 # The learner's own exercises/ are not tested here (the tests import solutions/),

@@ -285,9 +285,15 @@ def _report(exercise: Exercise, impl: Impl, where: Where, result: RunResult | No
     files = preflight.exercise_files(exercise) if impl == "exercises" else [exercise.solution_path]
     saved = max((p.stat().st_mtime for p in files if p.exists()), default=None)
     main_file = exercise.exercise_path if impl == "exercises" else exercise.solution_path
+    # A package exercise is edited in several files (ex07: test_cart.py): name the folder.
+    checked = (
+        preflight.display_path(main_file.parent) + "/"
+        if main_file.name == "__init__.py"
+        else preflight.display_path(main_file)
+    )
     report = CheckReport(
         exercise.id, _title(exercise), impl, where=where, final=final,
-        checked_file=preflight.display_path(main_file), saved_at=saved,
+        checked_file=checked, saved_at=saved,
         blocker=blocker[0], blocker_detail=blocker[1],
     )  # fmt: skip
     if result is not None:
