@@ -1,4 +1,4 @@
-"""Shared test configuration: the exercise switch and the database option."""
+"""Shared test configuration: the exercise switch, the database and Redis options."""
 
 from __future__ import annotations
 
@@ -69,14 +69,46 @@ def _check_database() -> str:
     return ""
 
 
+REDIS_URL_ENV = "COURSE_REDIS_URL"
+_redis_problem: list[str] = []  # filled once per session by the first redis test
+
+
+def _check_redis() -> str:
+    """'' when COURSE_REDIS_URL is unset (the in-process store) or answers; else a message naming it."""
+    url = os.environ.get(REDIS_URL_ENV, "").strip()
+    if not url:
+        return ""
+    import re
+
+    import redis
+
+    where = re.sub(r"//[^@/]*@", "//***@", url)  # never print a password
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+    except ValueError as exc:
+        return f"{REDIS_URL_ENV}={where} is not a Redis URL ({exc}); expected e.g. redis://127.0.0.1:6379/0"
+    try:
+        client.ping()
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"{REDIS_URL_ENV}={where} is set but Redis does not answer: {reason}"
+    finally:
+        client.close()
+    return ""
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     # Before any fixture of the test opens a connection. Only tests that use the
-    # database need it: an unreachable server must not block exercises that use
-    # none. Asking for PostgreSQL and silently testing nothing would be worse
-    # than failing, so db tests fail (never skip) here, with the variable named.
-    if item.get_closest_marker("db") is None:
-        return
-    if not _database_problem:
-        _database_problem.append(_check_database())
-    if _database_problem[0]:
-        pytest.fail(_database_problem[0], pytrace=False)
+    # database (or Redis) need it: an unreachable server must not block exercises
+    # that use none. Asking for a server and silently testing nothing would be
+    # worse than failing, so such tests fail (never skip) here, the variable named.
+    if item.get_closest_marker("db") is not None:
+        if not _database_problem:
+            _database_problem.append(_check_database())
+        if _database_problem[0]:
+            pytest.fail(_database_problem[0], pytrace=False)
+    if item.get_closest_marker("redis") is not None:
+        if not _redis_problem:
+            _redis_problem.append(_check_redis())
+        if _redis_problem[0]:
+            pytest.fail(_redis_problem[0], pytrace=False)

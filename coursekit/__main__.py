@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import signal
 import sys
 from collections.abc import Sequence
@@ -53,6 +54,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench.add_argument("--runs", type=int, default=5)
     bench.add_argument("exercise", nargs="*")
 
+    load_bench = sub.add_parser(
+        "bench",
+        help="notebook 10's load test, longer: hello world, naive and tuned side by side (make bench)",
+    )
+    load_bench.add_argument("--users", type=int, default=16, help="users per app (default 16)")
+    load_bench.add_argument("--seconds", type=float, default=30.0, help="run time (default 30)")
+    load_bench.add_argument("--processes", type=int, help="locust worker processes (--processes)")
+
     lint = sub.add_parser(
         "lint-openapi", help="lint an exercise app's OpenAPI with Spectral's OWASP rules (make spectral)"
     )
@@ -80,6 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         solution_report = learner.solution(args.exercise, force=args.force)
         print(solution_report)
         return 0 if solution_report.shown else 1
+    if args.command == "bench":
+        from coursekit.loadbench import run_bench
+
+        print("running hello world, naive and tuned side by side...", flush=True)
+        print(run_bench(users=args.users, seconds=args.seconds, processes=args.processes).report())
+        return 0
     if args.command == "bench-check":
         from coursekit.bench import bench_check
 
@@ -107,6 +122,18 @@ def _lint_openapi(key: str, impl: Impl) -> int:
     create_app = getattr(module, "create_app", None)
     if create_app is None:
         print(f"{module.__name__} has no create_app(): nothing to lint")
+        return 2
+    needed = [
+        name
+        for name, parameter in inspect.signature(create_app).parameters.items()
+        if parameter.default is inspect.Parameter.empty
+        and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+    ]
+    if needed:
+        print(
+            f"{module.__name__}.create_app() needs {', '.join(needed)}: build the app yourself and "
+            "pass app.openapi() to coursekit.spectral.lint_openapi (the exercise's tests do)"
+        )
         return 2
     try:
         document = create_app().openapi()
