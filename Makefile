@@ -30,7 +30,7 @@ help:
 	@echo "make lint-openapi EX=03  lint your API's OpenAPI with the OWASP rules"
 	@echo "make verify           (maintainers) stubs fail, wrong answers fail, tooling survives faults"
 	@echo "make test-db          database tests on PostgreSQL (PG_URL=$(PG_URL))"
-	@echo "make test-redis       rate-limit tests on Redis (REDIS_URL=$(REDIS_URL))"
+	@echo "make test-redis       rate-limit (06) and outbox stream (11) tests on Redis (REDIS_URL=$(REDIS_URL))"
 	@echo "make bench-check      (maintainers) median check time per exercise"
 	@echo "make notebooks        (maintainers) re-execute every notebook and store its outputs"
 	@echo "make lock             (maintainers) re-resolve requirements.txt and environment.yml"
