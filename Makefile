@@ -17,7 +17,7 @@ LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 .PHONY: help setup lab test lint typecheck pytest verify test-db check progress hint solution \
         variants bench-check notebooks lock spectral lint-openapi clean pytest-tests pytest-notebooks \
-        test-redis
+        test-redis bench
 
 help:
 	@echo "make lab              open the course in JupyterLab (sets everything up first)"
@@ -32,6 +32,7 @@ help:
 	@echo "make test-db          database tests on PostgreSQL (PG_URL=$(PG_URL))"
 	@echo "make test-redis       rate-limit (06) and outbox stream (11) tests on Redis (REDIS_URL=$(REDIS_URL))"
 	@echo "make bench-check      (maintainers) median check time per exercise"
+	@echo "make bench            notebook 10's load test, longer: hello world, naive, tuned side by side"
 	@echo "make notebooks        (maintainers) re-execute every notebook and store its outputs"
 	@echo "make lock             (maintainers) re-resolve requirements.txt and environment.yml"
 
@@ -49,6 +50,9 @@ lint: setup
 
 typetest-redis: setup
 	COURSE_REDIS_URL="$(REDIS_URL)" $(PY) -m pytest -m redis -p no:nbval tests
+
+bench: setup
+	$(PY) -m coursekit bench
 
 check: setup
 	$(PY) -m mypy --strict coursekit solutions

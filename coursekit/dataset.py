@@ -19,7 +19,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Date, DateTime, Engine, Integer, Numeric, Table, create_engine, func, insert, select
+from sqlalchemy import (
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    Integer,
+    Numeric,
+    Table,
+    create_engine,
+    func,
+    insert,
+    select,
+    text,
+)
 
 from coursekit import db, paths
 from coursekit.bookstore import Base
@@ -73,7 +86,27 @@ def load_bookstore(engine: Engine, csv_dir: Path = paths.DATASET_DIR) -> dict[st
             table = Base.metadata.tables[name]
             for batch in _batches(read_rows(table, csv_dir), BATCH_ROWS):
                 connection.execute(insert(table), batch)
+        if engine.dialect.name == "postgresql":
+            _move_sequences_past_loaded_ids(connection)
     return row_counts(engine)
+
+
+def _move_sequences_past_loaded_ids(connection: Connection) -> None:
+    """The CSV rows carry their own ids, which PostgreSQL's id sequences never see: without
+    this, the first INSERT that lets the database pick an id collides with a loaded row."""
+    quote = connection.dialect.identifier_preparer.quote
+    for table in Base.metadata.sorted_tables:
+        if "id" not in table.c:
+            continue
+        name = quote(table.name)
+        # pg_get_serial_sequence is NULL for a table without one; setval(NULL, ...) is a no-op.
+        connection.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence(:table, 'id'), coalesce(max(id), 0) + 1, false) "
+                f"FROM {name}"
+            ),
+            {"table": name},
+        )
 
 
 def row_counts(engine: Engine) -> dict[str, int]:
