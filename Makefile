@@ -48,13 +48,7 @@ lab: setup
 lint: setup
 	$(PY) -m ruff check coursekit solutions tests tools data
 
-typetest-redis: setup
-	COURSE_REDIS_URL="$(REDIS_URL)" $(PY) -m pytest -m redis -p no:nbval tests
-
-bench: setup
-	$(PY) -m coursekit bench
-
-check: setup
+typecheck: setup
 	$(PY) -m mypy --strict coursekit solutions
 
 # The learner's own exercises/ are not tested here (the tests import solutions/),
@@ -81,6 +75,13 @@ verify: setup
 
 test-db: setup
 	COURSE_DATABASE_URL="$(PG_URL)" $(PY) -m pytest -m db -p no:nbval tests
+
+test-redis: setup
+	COURSE_REDIS_URL="$(REDIS_URL)" $(PY) -m pytest -m redis -p no:nbval tests
+
+# Notebook 10's load test, for longer: three apps side by side, 30 s of load.
+bench: setup
+	$(PY) -m coursekit bench
 
 check: setup
 	$(PY) -m coursekit check $(EX)

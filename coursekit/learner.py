@@ -193,10 +193,12 @@ class CheckReport:
         lines = [f"note: {note}" for note in self.notes]
         deep_later = [t.number for t in self.tasks if t.first_failure is not None and t.deep_waiting]
         if deep_later:
-            tasks = ", ".join(str(n) for n in deep_later)
-            lines.append(
-                f"Deep tests (fuzzing, races, type checks) of task {tasks} run once its fast tests pass."
-            )
+            if len(deep_later) == 1:
+                which = f"task {deep_later[0]} run once its"
+            else:
+                listed = ", ".join(str(n) for n in deep_later[:-1]) + f" and {deep_later[-1]}"
+                which = f"tasks {listed} run once their"
+            lines.append(f"Deep tests (fuzzing, races, type checks) of {which} fast tests pass.")
         if not self.ok and self.final:
             task = self.first_open_task
             for_task = f" for Task {task}" if task else ""
