@@ -15,15 +15,16 @@ REDIS_URL ?= redis://127.0.0.1:6379/0
 # JupyterLab refuses to run as root unless told; containers often run as root.
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: help setup lab test lint typecheck pytest verify test-db check progress hint solution \
+.PHONY: help setup lab test lint typecheck pytest verify test-db check progress class-report hint solution \
         variants bench-check notebooks lock spectral lint-openapi clean pytest-tests pytest-notebooks \
-        test-redis bench
+        test-redis bench site test-installed test-browser
 
 help:
 	@echo "make lab              open the course in JupyterLab (sets everything up first)"
 	@echo "make test             all checks: ruff, mypy --strict, tests, every notebook"
 	@echo "make check EX=01      run exercise 01's tests against your code"
 	@echo "make progress         which exercises are done"
+	@echo "make class-report DIRS=\"/home/*\"  (instructors) the room: done, in progress, stuck per exercise (HTML=room.html, NAMES=1)"
 	@echo "make hint EX=01       the next hint for exercise 01 (TASK=3 for a chosen task)"
 	@echo "make solution EX=01   the reference solution (once yours passes)"
 	@echo "make spectral         install the OpenAPI linter (needs Node.js and npm)"
@@ -35,6 +36,9 @@ help:
 	@echo "make bench            notebook 10's load test, longer: hello world, naive, tuned side by side"
 	@echo "make notebooks        (maintainers) re-execute every notebook and store its outputs"
 	@echo "make lock             (maintainers) re-resolve requirements.txt and environment.yml"
+	@echo "make site             the course website (Jupyter Book) in work/site/html, built offline"
+	@echo "make test-installed   (maintainers, CI) plain pytest --nbval in a fresh venv: requirements.txt + pip install -e ."
+	@echo "make test-browser     (maintainers, CI) headless Chromium runs notebook 00 in JupyterLab, opens the site"
 
 # Builds .venv, or rebuilds it when the lock changed or a set-up was interrupted.
 setup:
@@ -53,16 +57,20 @@ typecheck: setup
 
 # The learner's own exercises/ are not tested here (the tests import solutions/),
 # so `make test` stays green whatever state a learner's exercises are in.
-# Tests and notebooks run side by side, one per core; each half's output is printed
-# whole when it ends, and either half failing fails the target.
+# Two halves of about equal length run side by side, one per core: the tests plus
+# the locust lab (notebook 10, the longest notebook), and every other notebook. Each
+# half's output is printed whole when it ends, and either half failing fails the target.
+LONG_NOTEBOOKS := $(wildcard notebooks/10-*.ipynb)
+
 pytest: setup
 	@$(MAKE) --no-print-directory -j2 --output-sync=target pytest-tests pytest-notebooks
 
 pytest-tests:
 	$(PY) -m pytest -p no:nbval tests
+	$(PY) -m pytest $(NBVAL) $(LONG_NOTEBOOKS)
 
 pytest-notebooks:
-	$(PY) -m pytest $(NBVAL) notebooks
+	$(PY) -m pytest $(NBVAL) $(filter-out $(LONG_NOTEBOOKS),$(wildcard notebooks/*.ipynb))
 
 test: lint typecheck pytest
 
@@ -89,6 +97,11 @@ check: setup
 progress: setup
 	$(PY) -m coursekit progress
 
+# Instructors: where the room is, from every learner's progress record (a glob such as /home/* works).
+class-report: setup
+	@test -n "$(DIRS)" || { echo 'usage: make class-report DIRS="/home/*" [HTML=room.html] [NAMES=1]'; exit 2; }
+	$(PY) -m coursekit class-report $(DIRS) $(if $(HTML),--html $(HTML)) $(if $(NAMES),--names)
+
 hint: setup
 	$(PY) -m coursekit hint $(EX) $(if $(TASK),--task $(TASK))
 
@@ -114,6 +127,23 @@ spectral:
 
 lint-openapi: setup
 	$(PY) -m coursekit lint-openapi $(EX)
+
+# The course website: Jupyter Book 2 renders the README (landing page), every notebook
+# with its stored outputs (nothing re-executed) and docs/ into work/site/html, offline,
+# with the course's own site template (tools/site/template).
+site: setup
+	$(PY) tools/site/build.py
+
+# The course as others install it (Binder, conda, JupyterHub, their own CI): a fresh venv
+# in the work folder from requirements.txt plus `pip install -e .`, no make and no .pth,
+# then plain `pytest --nbval` on notebooks 00, 01 and 04 (NOTEBOOKS=... for others).
+test-installed:
+	$(PYTHON) tools/test_installed.py $(NOTEBOOKS)
+
+# A real browser (headless Chromium, over the DevTools protocol): JupyterLab runs notebook
+# 00 and shows its outputs; two pages of the built site open (run `make site` first).
+test-browser: setup
+	$(PY) -m pytest -m browser -p no:nbval tests/course/test_browser_smoke.py
 
 clean:
 	rm -rf work .pytest_cache .mypy_cache .ruff_cache

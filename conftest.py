@@ -33,6 +33,25 @@ def pytest_configure(config: pytest.Config) -> None:
     if chosen:
         os.environ[IMPL_ENV] = chosen
 
+    _configure_nbval(config)
+
+
+def _configure_nbval(config: pytest.Config) -> None:
+    """Make a plain `pytest --nbval notebooks/` run the notebooks the way the course does.
+
+    Others type `pytest --nbval notebooks/` (Binder, a conda env, their own CI):
+    it must mean the kernel of this environment and the course's sanitize file.
+    These are nbval's options, unknown when nbval is off (`-p no:nbval`), so they
+    are set here rather than in addopts; an explicit command-line choice wins.
+    """
+    option = config.option
+    if not (getattr(option, "nbval", False) or getattr(option, "nbval_lax", False)):
+        return
+    if not option.nbval_current_env and not option.nbval_kernel_name:
+        option.nbval_current_env = True
+    if option.nbval_sanitize_with is None:
+        option.nbval_sanitize_with = str(config.rootpath / "nbval-sanitize.cfg")
+
 
 @pytest.fixture
 def anyio_backend() -> str:

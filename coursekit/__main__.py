@@ -1,4 +1,4 @@
-"""Command line: ``python -m coursekit check 01 | progress | hint 01 | solution 01``."""
+"""Command line: ``python -m coursekit check 01 | progress | hint 01 | solution 01 | class-report DIR...``."""
 
 from __future__ import annotations
 
@@ -45,6 +45,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     solution.add_argument("exercise")
     solution.add_argument("--force", action="store_true", help="show it even if yours fails")
 
+    room = sub.add_parser(
+        "class-report", help="(instructors) per exercise: learners done, in progress, stuck, not started"
+    )
+    room.add_argument("dirs", nargs="+", metavar="DIR", help="course folders, or homes holding one")
+    room.add_argument("--html", metavar="FILE", help="also write a self-contained page with a chart")
+    room.add_argument("--names", action="store_true", help="list the stuck learners (folder names)")
+
     variants = sub.add_parser("variants", help="(maintainers) run the known wrong answers of an exercise")
     variants.add_argument("exercise", nargs="+")
 
@@ -68,7 +75,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     lint.add_argument("exercise", help="an exercise whose module has create_app(), e.g. 03")
     lint.add_argument("--impl", choices=["exercises", "solutions"], default="exercises")
 
+    grade = sub.add_parser("grade", help="score an exercise per section, deep tests included (e.g. 13)")
+    grade.add_argument("exercise")
+    grade.add_argument("--impl", choices=["exercises", "solutions"], default="exercises")
+
     args = parser.parse_args(argv)
+    if args.command == "grade":
+        from coursekit.grading import grade as grade_exercise
+
+        graded = grade_exercise(args.exercise, args.impl)
+        print(graded)
+        return 0 if graded.full_marks else 1
     if args.command == "lint-openapi":
         return _lint_openapi(args.exercise, args.impl)
     if args.command == "check":
@@ -89,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         solution_report = learner.solution(args.exercise, force=args.force)
         print(solution_report)
         return 0 if solution_report.shown else 1
+    if args.command == "class-report":
+        from coursekit.classreport import main as class_report
+
+        return class_report(args.dirs, html_file=args.html, names=args.names)
     if args.command == "bench":
         from coursekit.loadbench import run_bench
 

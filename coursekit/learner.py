@@ -8,7 +8,9 @@ anything a learner can do: a mistake is something to explain, not a traceback.
 seconds), then the deep tests (fuzzing, races, type-checking) of the tasks
 whose fast tests pass. Results are remembered, keyed by the content of the
 files they depend on, so ``progress`` and ``solution`` re-run nothing that is
-already known.
+already known. Every check is also added to the learner's progress record
+(``work/learner/progress.json``, see ``results_cache``), which an instructor's
+class report reads; ``progress`` follows the course's path (``timings.toml``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import html
 import os
 import sys
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -335,17 +338,41 @@ def check(exercise: str | int, impl: Impl = "exercises", *, deep: bool = True,
     checks) then run for the tasks whose fast tests pass. ``deep=False`` stops
     after the fast stage.
     """
+    return _checked(exercise, impl, deep=deep, live=live, asked=True)
+
+
+def _checked(exercise: str | int, impl: Impl, *, deep: bool = True, live: bool = False,
+             asked: bool = False) -> CheckReport:  # fmt: skip
+    """``check``, for the learner (``asked``) or on their behalf (``progress``, ``hint``,
+    ``solution``): only the checks a learner asks for count as their attempts."""
     where = _where()
     try:
         found = catalog.find(exercise)
     except KeyError as exc:
         return CheckReport(str(exercise), "", impl, blocker=str(exc.args[0]), where=where)
     try:
-        return _check(found, impl, where, deep=deep, live=live)
+        report = _check(found, impl, where, deep=deep, live=live)
     except Exception as exc:  # the report must never raise in a notebook
         return CheckReport(
             found.id, _title(found), impl, blocker=f"check failed unexpectedly: {exc!r}", where=where
         )
+    if impl == "exercises":  # the reference's checks are not the learner's progress
+        _record_progress(report, asked=asked)
+    return report
+
+
+def _record_progress(report: CheckReport, *, asked: bool) -> None:
+    failing = bool(report.blocker) or any(o.failed for o in report.outcomes)
+    kind: results_cache.CheckKind = "done" if report.ok else "failing" if failing else "partial"
+    summary = results_cache.CheckSummary(
+        exercise_id=report.exercise_id, kind=kind, asked=asked,
+        tasks={task.number: task.done for task in report.tasks},
+        first_open_task=report.first_open_task, checked_at=report.checked_at,
+    )  # fmt: skip
+    try:
+        results_cache.record_check(summary)
+    except OSError as exc:  # a full or read-only disk must not cost the learner the report
+        report.notes.append(f"progress not recorded: {exc.strerror or exc}")
 
 
 def _check(found: Exercise, impl: Impl, where: Where, *, deep: bool, live: bool) -> CheckReport:
@@ -400,12 +427,53 @@ def _bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
+@dataclass(frozen=True)
+class PathStep:
+    """One notebook on the learner's path, from ``coursekit/timings.toml``."""
+
+    number: str
+    title: str  # "" when the entry has none
+    minutes: int  # learner time: reading and running, plus the exercise
+    prerequisites: tuple[str, ...]  # notebook numbers this one builds on
+
+
+def course_path(timings: str | None = None) -> dict[str, PathStep]:
+    """Every notebook's time and prerequisites, by number, in the course's order
+    (from ``coursekit/timings.toml``, or the TOML text ``timings``)."""
+    try:
+        if timings is None:
+            timings = (paths.ROOT / "coursekit" / "timings.toml").read_text(encoding="utf-8")
+        data = tomllib.loads(timings)
+    except (OSError, ValueError):
+        return {}  # progress still lists the exercises, without times
+    steps: dict[str, PathStep] = {}
+    for entry in data.get("notebook", []):
+        try:
+            number = str(entry["number"])
+            steps[number] = PathStep(
+                number, str(entry.get("title", "")),
+                int(entry.get("reading", 0)) + int(entry.get("exercise", 0)),
+                tuple(str(n) for n in entry.get("prerequisites", [])),
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError):
+            continue  # a malformed entry costs its row's time, not the whole table
+    return steps
+
+
+def _minutes(total: int) -> str:
+    hours, minutes = divmod(total, 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
+
+
 @dataclass
 class ProgressRow:
     exercise: Exercise
     title: str
     report: CheckReport
     fresh: bool  # checked just now, rather than remembered
+    step: PathStep | None = None
 
     @property
     def status(self) -> str:
@@ -413,9 +481,23 @@ class ProgressRow:
             return "blocked"
         return "done" if self.report.ok else "open"
 
+    @property
+    def topic(self) -> str:
+        return self.step.title if self.step is not None and self.step.title else self.title
+
+    @property
+    def time(self) -> str:
+        return f"{self.step.minutes} min" if self.step is not None and self.step.minutes else ""
+
+    @property
+    def after(self) -> str:
+        return " ".join(self.step.prerequisites) if self.step is not None else ""
+
 
 @dataclass
 class ProgressReport:
+    """Every exercise in the course's order, with its time and prerequisites, and the next one to do."""
+
     rows: list[ProgressRow]
     where: Where = "terminal"
 
@@ -423,8 +505,25 @@ class ProgressReport:
     def done(self) -> int:
         return sum(1 for row in self.rows if row.status == "done")
 
-    def _lines(self) -> list[tuple[str, str, str, str, str]]:
-        lines = []
+    @property
+    def next_row(self) -> ProgressRow | None:
+        """The first exercise not done whose prerequisites are done (else the first not done)."""
+        done = {row.exercise.number for row in self.rows if row.status == "done"}
+        known = {row.exercise.number for row in self.rows}
+        open_rows = [row for row in self.rows if row.status != "done"]
+        for row in open_rows:
+            needed = set(row.step.prerequisites if row.step is not None else ()) & known
+            if needed <= done:
+                return row
+        return open_rows[0] if open_rows else None
+
+    @property
+    def minutes_left(self) -> int:
+        return sum(row.step.minutes for row in self.rows if row.status != "done" and row.step is not None)
+
+    def _lines(self) -> list[tuple[str, ...]]:
+        following = self.next_row
+        lines: list[tuple[str, ...]] = []
         for row in self.rows:
             tasks = row.report.tasks
             tasks_done = sum(t.done for t in tasks)
@@ -434,17 +533,50 @@ class ProgressReport:
                 if row.fresh
                 else f"remembered from {clock} ({_ago(row.report.checked_at)})"
             )
-            lines.append((row.exercise.id, row.title, f"{tasks_done}/{len(tasks)} tasks",
-                          row.status, when))  # fmt: skip
+            mark = "next" if row is following else ""
+            lines.append((mark, row.exercise.id, row.topic, row.time, row.after or "-",
+                          f"{tasks_done}/{len(tasks)} tasks", row.status, when))  # fmt: skip
+        return lines
+
+    def _summary(self) -> list[str]:
+        total = len(self.rows)
+        left = f"; about {_minutes(self.minutes_left)} of learner time left" if self.minutes_left else ""
+        lines = [f"{self.done}/{total} exercises done{left}"]
+        row = self.next_row
+        if row is None:
+            lines.append("next: nothing left, every exercise is done.")
+            return lines
+        notebook = row.exercise.notebook
+        where = f"notebooks/{notebook.name}" if notebook is not None else "its notebook"
+        details = [row.title] if row.topic != row.title else []
+        if row.time:
+            details.append(f"about {row.time}")
+        if row.step is not None and row.step.prerequisites:
+            details.append(f"builds on {', '.join(row.step.prerequisites)}")
+        about = f" ({', '.join(details)})" if details else ""
+        lines.append(
+            f"next: {row.exercise.id} {row.topic}{about}: "
+            f"{where}, then {_command(self.where, 'check', row.exercise.id)}"
+        )
         return lines
 
     def __str__(self) -> str:
-        width = max([len(row.title) for row in self.rows] + [5])
-        out = [f"{'exercise':<9} {'topic':<{width}} {'tasks':>9}  {'status':<8} last check"]
-        for ex_id, title, tasks, status, when in self._lines():
-            out.append(f"{ex_id:<9} {title:<{width}} {tasks:>9}  {status:<8} {when}")
-        total = len(self.rows)
-        out.append(f"progress  {_bar(self.done, total)}  {self.done}/{total} exercises done")
+        head = ("", "exercise", "topic", "time", "after", "tasks", "status", "last check")
+        lines = self._lines()
+        widths = [max(len(line[i]) for line in [head, *lines]) for i in range(len(head) - 1)]
+        right = {3, 5}  # times and task counts line up on the right
+
+        def render(cells: tuple[str, ...]) -> str:
+            parts = [
+                c.rjust(w) if i in right else c.ljust(w)
+                for i, (c, w) in enumerate(zip(cells[:-1], widths, strict=True))
+            ]
+            return "  ".join([*parts, cells[-1]]).rstrip()
+
+        out = [render(head), *(render(line) for line in lines)]
+        summary = self._summary()
+        out.append(f"progress  {_bar(self.done, len(self.rows))}  {summary[0]}")
+        out.extend(summary[1:])
         return "\n".join(out)
 
     __repr__ = __str__
@@ -452,30 +584,37 @@ class ProgressReport:
     def _repr_html_(self) -> str:
         esc = html.escape
         rows = "".join(
-            f"<tr><td>{esc(e)}</td><td>{esc(t)}</td><td>{esc(k)}</td><td>{esc(s)}</td><td>{esc(w)}</td></tr>"
-            for e, t, k, s, w in self._lines()
+            f"<tr><td><b>{esc(cells[0])}</b></td>"
+            + "".join(f"<td>{esc(c)}</td>" for c in cells[1:])
+            + "</tr>"
+            for cells in self._lines()
         )
         pct = 100 * self.done // max(len(self.rows), 1)
         bar = (
             f'<div style="width:20em;border:1px solid #888"><div style="width:{pct}%;'
             f'background:#1a7f37;height:0.8em"></div></div>'
         )
-        head = "<tr><th>exercise</th><th>topic</th><th>tasks</th><th>status</th><th>last check</th></tr>"
-        return f"<table>{head}{rows}</table>{bar}<p>{self.done}/{len(self.rows)} exercises done</p>"
+        head = "".join(
+            f"<th>{name}</th>"
+            for name in ("", "exercise", "topic", "time", "after", "tasks", "status", "last check")
+        )
+        summary = "".join(f"<p>{esc(line)}</p>" for line in self._summary())
+        return f"<table><tr>{head}</tr>{rows}</table>{bar}{summary}"
 
 
 def progress(impl: Impl = "exercises") -> ProgressReport:
-    """Every exercise, done or open: remembered results where nothing changed, a check where it did."""
+    """Every exercise in the course's order, done or open, with its learner time and prerequisites,
+    and the next one to do: remembered results where nothing changed, a check where it did."""
     where = _where()
+    steps = course_path()
     rows = []
     for exercise in catalog.all_exercises():
         known = remembered(exercise, impl)
         if known is not None and known[1]:
-            rows.append(ProgressRow(exercise, _title(exercise), known[0], fresh=False))
+            report, fresh = known[0], False
         else:
-            rows.append(
-                ProgressRow(exercise, _title(exercise), check(exercise.id, impl, live=False), fresh=True)
-            )
+            report, fresh = _checked(exercise.id, impl), True
+        rows.append(ProgressRow(exercise, _title(exercise), report, fresh, steps.get(exercise.number)))
     return ProgressReport(rows, where)
 
 
@@ -534,7 +673,7 @@ def hint(exercise: str | int, task: int | None = None, level: int | None = None,
     why = ""
     if task is None:
         known = remembered(found)
-        report = known[0] if known is not None else check(found.id, deep=False, live=False)
+        report = known[0] if known is not None else _checked(found.id, "exercises", deep=False)
         task = report.first_open_task
         if task is None:
             task = min(by_task)
@@ -586,7 +725,7 @@ def solution(exercise: str | int, force: bool = False) -> SolutionReport:
         return SolutionReport(str(exercise), False, str(exc.args[0]))
     if not force:
         known = remembered(found)
-        report = known[0] if known is not None and known[1] else check(found.id, live=False)
+        report = known[0] if known is not None and known[1] else _checked(found.id, "exercises")
         if not report.ok:
             forced = _command(where, "solution", found.id, "force=True" if where == "notebook" else "--force")
             return SolutionReport(

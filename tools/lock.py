@@ -1,14 +1,19 @@
 """Regenerate requirements.txt (the full pinned lock) and environment.yml from pyproject.toml.
 
-    make lock        # or: python3 tools/lock.py
+    make lock                          # or: python3 tools/lock.py
+    python3 tools/lock.py --mirror     # rewrite environment.yml from requirements.txt only
 
 Resolves the loose dependencies of pyproject.toml in a throw-away virtual
 environment, freezes every installed package, and writes the same pins into
 environment.yml's pip section, so pip and conda/Binder users get one set.
+environment.yml then installs the course itself, editable, as `pip install -e .`
+does: coursekit, exercises and solutions importable from the course folder.
+`--mirror` re-applies that format to the current lock without resolving anything.
 """
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import tempfile
@@ -33,6 +38,8 @@ dependencies:
   - pip
   - pip:
 """
+# conda runs pip from environment.yml's folder, so "." is the course itself.
+ENV_PROJECT_INSTALL = "      - -e .\n"
 
 
 def resolve() -> list[str]:
@@ -52,12 +59,34 @@ def resolve() -> list[str]:
     )
 
 
+def locked_pins() -> list[str]:
+    """The pins of the current requirements.txt, in its order."""
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    return [line for line in lines if line.strip() and not line.startswith("#")]
+
+
+def write_environment(pins: list[str]) -> None:
+    pip_entries = "".join(f"      - {p}\n" for p in pins)
+    (ROOT / "environment.yml").write_text(ENV_HEADER + pip_entries + ENV_PROJECT_INSTALL)
+
+
 def write(pins: list[str]) -> None:
     (ROOT / "requirements.txt").write_text(HEADER + "\n".join(pins) + "\n")
-    (ROOT / "environment.yml").write_text(ENV_HEADER + "".join(f"      - {p}\n" for p in pins))
+    write_environment(pins)
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--mirror",
+        action="store_true",
+        help="rewrite environment.yml from the current requirements.txt, without resolving",
+    )
+    if parser.parse_args().mirror:
+        pins = locked_pins()
+        write_environment(pins)
+        print(f"mirrored {len(pins)} pins of requirements.txt into environment.yml")
+        return 0
     pins = resolve()
     write(pins)
     print(f"pinned {len(pins)} packages into requirements.txt and environment.yml")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 from coursecopy import coursekit_cli, learner_edit, make_course
 
-from coursekit import catalog, learner, paths, statefile
+from coursekit import catalog, learner, paths, results_cache, statefile
 from coursekit.impl import current_impl, load
 
 STUB_CANCEL = """
@@ -189,3 +190,99 @@ class TestHints:
         for damage in ("", "{not json", json.dumps([1, 2])):
             state.write_text(damage)
             assert learner.hint("00", task=1).level == 1
+
+    def test_concurrent_checks_never_corrupt_the_progress_record(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """20 writers at once (threads and processes), 5 checks each: a readable record that counts all 100."""
+        monkeypatch.setenv("COURSE_WORK_DIR", str(tmp_path))
+        env = {**os.environ, "COURSE_WORK_DIR": str(tmp_path)}
+        script = (
+            "from coursekit import results_cache as r\n"
+            "for _ in range(5): r.record_check(r.CheckSummary('ex00', 'failing', True, {1: False}, 1, 1.0))\n"
+        )
+
+        def one(i: int) -> int:
+            if i % 2:
+                for _ in range(5):
+                    results_cache.record_check(
+                        results_cache.CheckSummary("ex00", "failing", True, {1: False}, 1, 1.0)
+                    )
+                return 0
+            done = subprocess.run(
+                [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False,
+                cwd=paths.ROOT,
+            )  # fmt: skip
+            return done.returncode
+
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            assert list(pool.map(one, range(20))) == [0] * 20
+        entry = results_cache.parse_progress(statefile.read_json(results_cache.progress_path()))["ex00"]
+        assert (entry.checks_run, entry.failing_total, entry.failing_in_a_row_on_task) == (100, 100, 100)
+        assert [p.name for p in (tmp_path / "learner").iterdir() if p.suffix == ".tmp"] == []
+
+
+class TestProgressRecordAndPath:
+    def test_check_records_the_learners_attempts_and_progress_does_not(self, tmp_path: Path) -> None:
+        """check writes work/learner/progress.json; a check progress runs on the learner's behalf is
+        not an attempt; the class report reads the course folder."""
+        root = make_course(tmp_path / "course")
+        learner_edit(root, "ex00_warmup.py", STUB_CANCEL)
+        record = root / "work" / "learner" / "progress.json"
+        coursekit_cli(root, "progress")
+        entry = results_cache.parse_progress(json.loads(record.read_text()))["ex00"]
+        assert (entry.status, entry.started, entry.checks_run, entry.first_open_task) == ("open", False, 0, 1)
+        for _ in range(2):
+            coursekit_cli(root, "check", "00")
+        coursekit_cli(root, "check", "00", "--impl", "solutions")  # the reference is not the learner
+        entry = results_cache.parse_progress(json.loads(record.read_text()))["ex00"]
+        assert (entry.started, entry.checks_run, entry.failing_in_a_row_on_task) == (True, 2, 2)
+        assert entry.tasks[1] == "open"
+        assert entry.tasks[2] == "done"
+        room = coursekit_cli(root, "class-report", str(root))
+        assert room.returncode == 0, room.stderr
+        ex00 = next(line for line in room.stdout.splitlines() if line.startswith("ex00 "))
+        cells = re.split(r"\s{2,}", ex00)
+        assert cells[2:6] == ["0", "1", "0", "0"]  # done, in progress, stuck, not started
+        assert cells[6].startswith("task 1 (1 learner)")
+
+    def test_progress_follows_the_path_and_names_the_next_exercise(self) -> None:
+        """In the course's order, each with its time and prerequisites; 'next' is the first one open
+        whose prerequisites are done."""
+        steps = learner.course_path(
+            '[[notebook]]\nnumber = "00"\ntitle = "welcome"\nprerequisites = []\nreading = 30\nexercise = 15\n'
+            '[[notebook]]\nnumber = "01"\nreading = 60\nexercise = 60\n'  # an entry without the new fields
+            '[[notebook]]\nnumber = "02"\ntitle = "async Python"\nprerequisites = ["01"]\nreading = 70\n'
+            "exercise = 60\n"
+        )
+        assert steps["01"] == learner.PathStep("01", "", 120, ())
+
+        def row(number: str, ok: bool) -> learner.ProgressRow:
+            outcome = learner.TestOutcome("t::T::t", "passed" if ok else "failed", task=1, task_title="x")
+            exercise = catalog.find(number)
+            report = learner.CheckReport(exercise.id, "t", "exercises", outcomes=[outcome], checked_at=0.0)
+            return learner.ProgressRow(exercise, exercise.title, report, True, steps[number])
+
+        report = learner.ProgressReport([row("00", True), row("01", False), row("02", False)])
+        assert report.next_row is not None
+        assert report.next_row.exercise.id == "ex01"
+        text = str(report)
+        lines = text.splitlines()
+        assert lines[0].split() == ["exercise", "topic", "time", "after", "tasks", "status", "last", "check"]
+        assert lines[2].startswith("next  ex01")
+        assert "120 min" in lines[2]
+        assert "130 min  01" in lines[3]
+        assert "1/3 exercises done; about 4 h 10 min of learner time left" in text
+        assert lines[-1].startswith(f"next: ex01 {catalog.find('01').title} (")
+        assert lines[-1].endswith("python -m coursekit check 01")
+        report.where = "notebook"
+        assert "check(&quot;ex01&quot;)" in report._repr_html_()
+
+    def test_every_notebook_has_a_title_and_earlier_prerequisites(self) -> None:
+        """timings.toml draws the path: each entry's prerequisites are earlier notebooks of the course."""
+        steps = learner.course_path()
+        assert list(steps) == sorted(steps)
+        for number, step in steps.items():
+            assert step.title, number
+            assert all(p in steps and p < number for p in step.prerequisites), number
+        assert steps["00"].prerequisites == ()

@@ -5,6 +5,8 @@
 - coursekit/labapp_naive.py is notebook 10's frozen copy of the naive lab app (the
   baseline of the load tests, which learners must not be able to edit away): it must
   stay the stub's code, below the module docstring.
+- ex13's infrastructure (settings, schema, seed, fake payment service, server,
+  migrations) is given whole to the learner and to the reference alike.
 
 Maintainers only: a learner's own edits to exercises/ must not turn `make test` red.
 """
@@ -37,3 +39,17 @@ def test_frozen_naive_lab_app_is_the_ex10_stub() -> None:
     frozen = paths.ROOT / "coursekit" / "labapp_naive.py"
     stub = paths.EXERCISES_DIR / "ex10_lab_app.py"
     assert code_below_docstring(frozen) == code_below_docstring(stub)
+
+
+EX13_GIVEN = (
+    "settings.py", "models.py", "database.py", "fake_payments.py", "server.py",
+    "migrations/env.py", "migrations/script.py.mako", "migrations/versions/c0001_orders_service.py",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", EX13_GIVEN)
+def test_ex13_given_modules_are_the_same_for_learner_and_reference(name: str) -> None:
+    """ex13's infrastructure (settings, schema, seed, fake payment service, server, migrations) is one piece of code."""
+    given = paths.EXERCISES_DIR / "ex13_capstone" / name
+    reference = paths.SOLUTIONS_DIR / "ex13_capstone" / name
+    assert given.read_text(encoding="utf-8") == reference.read_text(encoding="utf-8")

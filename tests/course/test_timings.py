@@ -43,3 +43,16 @@ def test_instructor_guide_matches_the_source_of_truth() -> None:
     found = re.findall(r"^\| (\d\d) [^|]+\| (\d+) min \| (\d+) \|", guide, re.M)
     rows = {number: (int(total), int(exercise)) for number, total, exercise in found}
     assert rows == {n: (r + e, e) for n, (r, e) in TIMINGS.items()}
+
+
+def test_readme_course_map_matches_the_source_of_truth() -> None:
+    """The README's course map lists every notebook with its time and prerequisites from timings.toml."""
+    entries = tomllib.loads((paths.ROOT / "coursekit" / "timings.toml").read_text())["notebook"]
+    readme = (paths.ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.findall(r"^\| (\d\d) \|[^|]+\|[^|]+\| (\d+) min \| ([^|]+) \|$", readme, re.M)
+    rows = {number: (int(minutes), after.strip()) for number, minutes, after in found}
+    expected = {
+        e["number"]: (int(e["reading"]) + int(e["exercise"]), ", ".join(e.get("prerequisites", [])) or "–")
+        for e in entries
+    }
+    assert rows == expected
