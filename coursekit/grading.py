@@ -65,7 +65,8 @@ class GradeReport:
 
     def __str__(self) -> str:
         scope = "every test, deep ones included" if self.deep else "fast tests only, deep ones not run"
-        lines = [f"{self.exercise_id} · {self.title}: graded {self.impl} ({scope})"]
+        graded = "your code in exercises/" if self.impl == "exercises" else "the reference in solutions/"
+        lines = [f"{self.exercise_id} · {self.title}: {graded} graded ({scope})"]
         if self.blocker:
             return "\n".join([*lines, f"no score: {self.blocker}"])
         width = max([len(section.title) for section in self.sections] + [len("total")])
